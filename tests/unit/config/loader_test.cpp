@@ -1,0 +1,817 @@
+// The TOML loader: a full config with every field, then one test per kind of mistake, each
+// asserting the exact message and the line:column it points at.
+
+#include "config/loader.hpp"
+
+#include <gtest/gtest.h>
+#include <re2/re2.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+
+namespace sluice::config {
+namespace {
+
+using std::chrono::milliseconds;
+
+// Raw strings below start with a newline for readability; drop it so that line 1 is the first
+// line of the TOML text.
+load_result load(std::string_view text) {
+    if (text.starts_with('\n')) {
+        text.remove_prefix(1);
+    }
+    return load_string(text);
+}
+
+// All errors, one per line, as the CLI prints them.
+std::string errors_of(const load_result& r) {
+    std::string out;
+    for (const load_error& e : r.errors) {
+        out += e.to_string() + "\n";
+    }
+    return out;
+}
+
+// The one error of a config that must fail with exactly one error.
+std::string error_of(std::string_view text) {
+    const load_result r = load(text);
+    EXPECT_FALSE(r.ok());
+    EXPECT_EQ(r.cfg, nullptr);
+    EXPECT_EQ(r.errors.size(), 1u) << errors_of(r);
+    return r.errors.empty() ? std::string() : r.errors.front().to_string();
+}
+
+constexpr std::string_view listener_http = R"(
+[[listener]]
+name = "http"
+listen = "127.0.0.1:0"
+)";
+
+// A config with one listener followed by `rest`: its first line is line 4.
+std::string with_listener(std::string_view rest) {
+    std::string text(listener_http.substr(1));
+    if (rest.starts_with('\n')) {
+        rest.remove_prefix(1);
+    }
+    text += rest;
+    return text;
+}
+
+constexpr std::string_view full_config = R"(
+[server]
+workers = 3
+drain_timeout = "5s"
+access_log = "off"
+header_timeout = "1500ms"
+idle_timeout = "2m"
+max_header_bytes = "32KiB"
+max_headers = 50
+max_body_bytes = 1048576
+
+[admin]
+listen = "127.0.0.1:9901"
+
+[[listener]]
+name = "http"
+listen = "0.0.0.0:8080"
+
+[[listener]]
+name = "v6"
+listen = "[::1]:0"
+
+[[upstream]]
+name = "items"
+balance = "round_robin"
+servers = [ { address = "127.0.0.1:9001", weight = 2 }, { address = "127.0.0.1:9002" }, "backend.local:9003" ]
+timeouts = { connect = "1s", response = "10s", idle = "30s" }
+keepalive = 8
+
+[[upstream]]
+name = "echo"
+servers = [ "[::1]:9101" ]
+
+[[route]]
+name = "items-api"
+match = { host = "API.Example.com", path_prefix = "/api/items", method = ["get", "Post"], header = { name = "X-Env", value = "prod" } }
+upstream = "items"
+rewrite_prefix = "/items"
+set_headers = { X-B = "2", X-A = "1" }
+remove_headers = ["Cookie"]
+set_response_headers = { X-Served-By = "sluice" }
+remove_response_headers = ["Server"]
+cache = false
+websocket = false
+
+[[route]]
+match = { host = "*.example.com", path_exact = "/old", header = [ { name = "X-Flag" }, { name = "X-Other", value = "" } ] }
+redirect = { location = "https://$host/new", status = 301 }
+
+[[route]]
+match = { path_regex = "/v[0-9]+/.*", method = "delete" }
+direct_response = { status = 403, body = "{\"error\":\"no\"}", content_type = "application/json" }
+
+[[route]]
+upstream = "echo"
+)";
+
+TEST(ConfigLoader, FullConfigLoadsEveryField) {
+    const load_result r = load(full_config);
+    ASSERT_TRUE(r.ok()) << errors_of(r);
+    const config& c = *r.cfg;
+    EXPECT_EQ(c.source, "<string>");
+    EXPECT_EQ(c.generation, 0u);
+
+    EXPECT_EQ(c.server.workers, 3u);
+    EXPECT_EQ(c.server.drain_timeout, milliseconds(5'000));
+    EXPECT_EQ(c.server.access_log, "off");
+    EXPECT_EQ(c.server.header_timeout, milliseconds(1'500));
+    EXPECT_EQ(c.server.idle_timeout, milliseconds(120'000));
+    EXPECT_EQ(c.server.max_header_bytes, 32u * 1024);
+    EXPECT_EQ(c.server.max_headers, 50u);
+    EXPECT_EQ(c.server.max_body_bytes, 1'048'576u);
+
+    ASSERT_TRUE(c.admin.listen);
+    EXPECT_EQ(*c.admin.listen, (endpoint{"127.0.0.1", 9901}));
+
+    ASSERT_EQ(c.listeners.size(), 2u);
+    EXPECT_EQ(c.listeners[0].name, "http");
+    EXPECT_EQ(c.listeners[0].listen, (endpoint{"0.0.0.0", 8080}));
+    EXPECT_EQ(c.listeners[1].name, "v6");
+    EXPECT_EQ(c.listeners[1].listen, (endpoint{"::1", 0}));
+
+    ASSERT_EQ(c.upstreams.size(), 2u);
+    const upstream& items = c.upstreams[0];
+    EXPECT_EQ(items.name, "items");
+    EXPECT_EQ(items.balance, balance_kind::round_robin);
+    ASSERT_EQ(items.servers.size(), 3u);
+    EXPECT_EQ(items.servers[0].address, (endpoint{"127.0.0.1", 9001}));
+    EXPECT_EQ(items.servers[0].weight, 2u);
+    EXPECT_EQ(items.servers[1].address, (endpoint{"127.0.0.1", 9002}));
+    EXPECT_EQ(items.servers[1].weight, 1u);
+    EXPECT_EQ(items.servers[2].address, (endpoint{"backend.local", 9003}));
+    EXPECT_EQ(items.servers[2].weight, 1u);
+    EXPECT_EQ(items.timeouts.connect, milliseconds(1'000));
+    EXPECT_EQ(items.timeouts.response, milliseconds(10'000));
+    EXPECT_EQ(items.timeouts.idle, milliseconds(30'000));
+    EXPECT_EQ(items.keepalive, 8u);
+    const upstream& echo = c.upstreams[1];
+    EXPECT_EQ(echo.name, "echo");
+    ASSERT_EQ(echo.servers.size(), 1u);
+    EXPECT_EQ(echo.servers[0].address, (endpoint{"::1", 9101}));
+    EXPECT_EQ(echo.timeouts.connect, milliseconds(2'000));
+    EXPECT_EQ(echo.timeouts.response, milliseconds(30'000));
+    EXPECT_EQ(echo.timeouts.idle, milliseconds(60'000));
+    EXPECT_EQ(echo.keepalive, 32u);
+
+    ASSERT_EQ(c.routes.size(), 4u);
+    const route& api = c.routes[0];
+    EXPECT_EQ(api.name, "items-api");
+    EXPECT_EQ(api.match.host, "api.example.com");
+    EXPECT_EQ(api.match.path_prefix, "/api/items");
+    EXPECT_EQ(api.match.path_exact, std::nullopt);
+    EXPECT_EQ(api.match.path_regex, std::nullopt);
+    EXPECT_EQ(api.match.regex, nullptr);
+    EXPECT_EQ(api.match.methods, (std::vector<std::string>{"GET", "POST"}));
+    ASSERT_EQ(api.match.headers.size(), 1u);
+    EXPECT_EQ(api.match.headers[0].name, "X-Env");
+    EXPECT_EQ(api.match.headers[0].value, "prod");
+    EXPECT_EQ(api.upstream, "items");
+    EXPECT_EQ(api.upstream_index, 0u);
+    EXPECT_FALSE(api.redirect);
+    EXPECT_FALSE(api.direct_response);
+    EXPECT_EQ(api.rewrite_prefix, "/items");
+    EXPECT_EQ(api.set_headers, (header_list{{"X-B", "2"}, {"X-A", "1"}}));  // order as written
+    EXPECT_EQ(api.remove_headers, (std::vector<std::string>{"Cookie"}));
+    EXPECT_EQ(api.set_response_headers, (header_list{{"X-Served-By", "sluice"}}));
+    EXPECT_EQ(api.remove_response_headers, (std::vector<std::string>{"Server"}));
+
+    const route& old = c.routes[1];
+    EXPECT_EQ(old.name, "route[1]");
+    EXPECT_EQ(old.match.host, "*.example.com");
+    EXPECT_EQ(old.match.path_exact, "/old");
+    EXPECT_TRUE(old.match.methods.empty());
+    ASSERT_EQ(old.match.headers.size(), 2u);
+    EXPECT_EQ(old.match.headers[0].name, "X-Flag");
+    EXPECT_EQ(old.match.headers[0].value, std::nullopt);
+    EXPECT_EQ(old.match.headers[1].name, "X-Other");
+    EXPECT_EQ(old.match.headers[1].value, "");
+    EXPECT_TRUE(old.upstream.empty());
+    ASSERT_TRUE(old.redirect);
+    EXPECT_EQ(old.redirect->location, "https://$host/new");
+    EXPECT_EQ(old.redirect->status, 301u);
+    EXPECT_FALSE(old.direct_response);
+
+    const route& deny = c.routes[2];
+    EXPECT_EQ(deny.name, "route[2]");
+    EXPECT_EQ(deny.match.host, "*");
+    EXPECT_EQ(deny.match.path_regex, "/v[0-9]+/.*");
+    ASSERT_NE(deny.match.regex, nullptr);
+    EXPECT_TRUE(re2::RE2::FullMatch("/v12/users", *deny.match.regex));
+    EXPECT_FALSE(re2::RE2::FullMatch("/vx/users", *deny.match.regex));
+    EXPECT_EQ(deny.match.methods, (std::vector<std::string>{"DELETE"}));
+    ASSERT_TRUE(deny.direct_response);
+    EXPECT_EQ(deny.direct_response->status, 403u);
+    EXPECT_EQ(deny.direct_response->body, R"({"error":"no"})");
+    EXPECT_EQ(deny.direct_response->content_type, "application/json");
+
+    const route& fallback = c.routes[3];
+    EXPECT_EQ(fallback.name, "route[3]");
+    EXPECT_EQ(fallback.match.host, "*");  // no match table: matches everything
+    EXPECT_FALSE(fallback.match.path_prefix || fallback.match.path_exact || fallback.match.path_regex);
+    EXPECT_TRUE(fallback.match.methods.empty());
+    EXPECT_TRUE(fallback.match.headers.empty());
+    EXPECT_EQ(fallback.upstream, "echo");
+    EXPECT_EQ(fallback.upstream_index, 1u);
+}
+
+TEST(ConfigLoader, MinimalConfigGetsDefaults) {
+    const load_result r = load(listener_http);
+    ASSERT_TRUE(r.ok()) << errors_of(r);
+    const config& c = *r.cfg;
+    const unsigned hw = std::max(1u, std::min(256u, std::thread::hardware_concurrency()));
+    EXPECT_EQ(c.server.workers, hw);  // 0 is resolved at load
+    EXPECT_EQ(c.server.drain_timeout, milliseconds(30'000));
+    EXPECT_EQ(c.server.access_log, "stderr");
+    EXPECT_EQ(c.server.header_timeout, milliseconds(10'000));
+    EXPECT_EQ(c.server.idle_timeout, milliseconds(60'000));
+    EXPECT_EQ(c.server.max_header_bytes, 64u * 1024);
+    EXPECT_EQ(c.server.max_headers, 100u);
+    EXPECT_EQ(c.server.max_body_bytes, 1ull << 30);
+    EXPECT_FALSE(c.admin.listen);
+    EXPECT_TRUE(c.upstreams.empty());
+    EXPECT_TRUE(c.routes.empty());  // zero routes is allowed: every request gets 404
+}
+
+TEST(ConfigLoader, WorkersZeroMeansOnePerCore) {
+    const load_result r = load(with_listener("[server]\nworkers = 0\n"));
+    ASSERT_TRUE(r.ok()) << errors_of(r);
+    EXPECT_GE(r.cfg->server.workers, 1u);
+    EXPECT_LE(r.cfg->server.workers, 256u);
+}
+
+TEST(ConfigLoader, SourceNameIsUsed) {
+    const load_result r = load_string("[server\n", "conf/x.toml");
+    ASSERT_EQ(r.errors.size(), 1u);
+    EXPECT_EQ(r.errors[0].file, "conf/x.toml");
+    EXPECT_TRUE(r.errors[0].to_string().starts_with("conf/x.toml:1:")) << r.errors[0].to_string();
+}
+
+TEST(ConfigLoaderErrors, SyntaxErrorHasTomlPosition) {
+    EXPECT_EQ(error_of(R"(
+[server]
+workers = = 2
+)"),
+              "<string>:2:11: syntax error: Error while parsing value: could not determine value type");
+    const load_result r = load("[[listener]]\nname = \"a\"\nname = \"b\"\n");
+    ASSERT_EQ(r.errors.size(), 1u);
+    EXPECT_EQ(r.errors[0].line, 3);
+    EXPECT_NE(r.errors[0].message.find("syntax error"), std::string::npos);
+}
+
+TEST(ConfigLoaderErrors, UnknownKeys) {
+    EXPECT_EQ(error_of(with_listener(R"(
+[server]
+timeot = "3s"
+)")),
+              "<string>:5:1: unknown key \"timeot\" in [server]");
+    EXPECT_EQ(error_of("colour = \"blue\"\n" + std::string(listener_http)), "<string>:1:1: unknown top-level key \"colour\"");
+    EXPECT_EQ(error_of(with_listener("[logging]\nlevel = 1\n")), "<string>:4:2: unknown top-level key \"logging\"");
+    EXPECT_EQ(error_of(R"(
+[[listener]]
+name = "http"
+listen = "127.0.0.1:0"
+port = 80
+)"),
+              "<string>:4:1: unknown key \"port\" in listener \"http\"");
+    EXPECT_EQ(error_of(with_listener(R"(
+[admin]
+listen = "127.0.0.1:0"
+path = "/x"
+)")),
+              "<string>:6:1: unknown key \"path\" in [admin]");
+}
+
+TEST(ConfigLoaderErrors, UnknownNestedKeys) {
+    const load_result r = load(with_listener(R"(
+[[upstream]]
+name = "items"
+servers = [ { address = "127.0.0.1:9001", wieght = 2 } ]
+timeouts = { conect = "1s" }
+
+[[route]]
+match = { path = "/x", header = { name = "A", val = "b" } }
+redirect = { location = "/y", code = 301 }
+direct = true
+)"));
+    EXPECT_EQ(errors_of(r),
+              "<string>:6:43: unknown key \"wieght\" in upstream \"items\" servers[0]\n"
+              "<string>:7:14: unknown key \"conect\" in upstream \"items\" timeouts\n"
+              "<string>:10:11: unknown key \"path\" in route[0] match\n"
+              "<string>:10:47: unknown key \"val\" in route[0] match.header\n"
+              "<string>:11:31: unknown key \"code\" in route[0] redirect\n"
+              "<string>:12:1: unknown key \"direct\" in route[0]\n");
+}
+
+TEST(ConfigLoaderErrors, BadDurations) {
+    EXPECT_EQ(error_of(with_listener(R"(
+[server]
+drain_timeout = "10 parsecs"
+)")),
+              "<string>:5:17: [server]: drain_timeout: bad duration \"10 parsecs\" (use e.g. \"250ms\", \"30s\", \"5m\")");
+    EXPECT_EQ(error_of(with_listener("[server]\nheader_timeout = 30\n")),
+              "<string>:5:18: [server]: header_timeout: duration 30 has no unit (write a string with a unit, "
+              "e.g. \"250ms\", \"30s\", \"5m\")");
+    EXPECT_EQ(error_of(with_listener("[server]\nidle_timeout = 1.5\n")),
+              "<string>:5:16: [server]: idle_timeout: duration 1.5 has no unit (write a string with a unit, "
+              "e.g. \"250ms\", \"30s\", \"5m\")");
+    EXPECT_EQ(error_of(with_listener("[server]\nidle_timeout = \"-5s\"\n")),
+              "<string>:5:16: [server]: idle_timeout: duration \"-5s\" must not be negative");
+    EXPECT_EQ(error_of(with_listener("[server]\nidle_timeout = \"0s\"\n")),
+              "<string>:5:16: [server]: idle_timeout: duration must be greater than 0");
+    EXPECT_EQ(error_of(with_listener("[server]\nidle_timeout = \"200h\"\n")),
+              "<string>:5:16: [server]: idle_timeout: duration \"200h\" is too long (at most \"168h\")");
+    EXPECT_EQ(error_of(with_listener("[server]\nidle_timeout = true\n")),
+              "<string>:5:16: [server]: idle_timeout: expected a duration string such as \"30s\", got a boolean");
+    EXPECT_EQ(error_of(with_listener(R"(
+[[upstream]]
+name = "items"
+servers = ["127.0.0.1:9001"]
+timeouts = { connect = "2 s" }
+)")),
+              "<string>:7:24: upstream \"items\": timeouts.connect: bad duration \"2 s\" (use e.g. \"250ms\", "
+              "\"30s\", \"5m\")");
+    // drain_timeout = "0s" is fine: exit without waiting.
+    EXPECT_TRUE(load(with_listener("[server]\ndrain_timeout = \"0s\"\n")).ok());
+}
+
+TEST(ConfigLoaderErrors, BadSizes) {
+    EXPECT_EQ(error_of(with_listener("[server]\nmax_header_bytes = \"12XB\"\n")),
+              "<string>:5:20: [server]: max_header_bytes: bad size \"12XB\" (use e.g. \"64KiB\", \"8MiB\")");
+    EXPECT_EQ(error_of(with_listener("[server]\nmax_header_bytes = 0\n")),
+              "<string>:5:20: [server]: max_header_bytes: size must be greater than 0");
+    EXPECT_EQ(error_of(with_listener("[server]\nmax_body_bytes = -1\n")),
+              "<string>:5:18: [server]: max_body_bytes: size -1 must not be negative");
+    EXPECT_EQ(error_of(with_listener("[server]\nmax_body_bytes = 1.5\n")),
+              "<string>:5:18: [server]: max_body_bytes: expected a size such as \"64KiB\" or a number of bytes, "
+              "got a float");
+    const load_result ok = load(with_listener("[server]\nmax_body_bytes = 0\nmax_header_bytes = \"1KB\"\n"));
+    ASSERT_TRUE(ok.ok()) << errors_of(ok);
+    EXPECT_EQ(ok.cfg->server.max_body_bytes, 0u);
+    EXPECT_EQ(ok.cfg->server.max_header_bytes, 1000u);
+}
+
+TEST(ConfigLoaderErrors, IntegerRanges) {
+    EXPECT_EQ(error_of(with_listener("[server]\nworkers = 300\n")),
+              "<string>:5:11: [server]: workers: 300 is out of range (0..256)");
+    EXPECT_EQ(error_of(with_listener("[server]\nworkers = \"4\"\n")),
+              "<string>:5:11: [server]: workers: expected an integer, got a string");
+    EXPECT_EQ(error_of(with_listener("[server]\nmax_headers = 0\n")),
+              "<string>:5:15: [server]: max_headers: 0 is out of range (1..10000)");
+    const load_result r = load(with_listener(R"(
+[[upstream]]
+name = "items"
+servers = [ { address = "127.0.0.1:9001", weight = 0 } ]
+keepalive = 10001
+)"));
+    EXPECT_EQ(errors_of(r),
+              "<string>:6:52: upstream \"items\": servers[0].weight: 0 is out of range (1..1000)\n"
+              "<string>:7:13: upstream \"items\": keepalive: 10001 is out of range (0..10000)\n");
+}
+
+TEST(ConfigLoaderErrors, BadAddresses) {
+    EXPECT_EQ(error_of(with_listener(R"(
+[[upstream]]
+name = "items"
+servers = [ { address = "127.0.0.1" } ]
+)")),
+              "<string>:6:25: upstream \"items\": server address \"127.0.0.1\" has no port");
+    EXPECT_EQ(error_of(with_listener(R"(
+[[upstream]]
+name = "items"
+servers = [ "127.0.0.1:0" ]
+)")),
+              "<string>:6:13: upstream \"items\": server address \"127.0.0.1:0\" has port 0 (must be 1..65535)");
+    EXPECT_EQ(error_of(with_listener(R"(
+[[upstream]]
+name = "items"
+servers = [ "127.0.0.1:70000" ]
+)")),
+              "<string>:6:13: upstream \"items\": server address \"127.0.0.1:70000\" has a bad port \"70000\" "
+              "(must be a number 1..65535)");
+    EXPECT_EQ(error_of(with_listener(R"(
+[[upstream]]
+name = "items"
+servers = [ "::1:9001" ]
+)")),
+              "<string>:6:13: upstream \"items\": server address \"::1:9001\" looks like an IPv6 address without "
+              "brackets (use e.g. \"[::1]:8080\")");
+    EXPECT_EQ(error_of(R"(
+[[listener]]
+name = "http"
+listen = "0.0.0.0"
+)"),
+              "<string>:3:10: listener \"http\": listen address \"0.0.0.0\" has no port");
+    EXPECT_EQ(error_of(R"(
+[[listener]]
+name = "http"
+listen = "bad host:80"
+)"),
+              "<string>:3:10: listener \"http\": listen address \"bad host:80\" has an invalid host \"bad host\"");
+    EXPECT_EQ(error_of(R"(
+[[listener]]
+name = "http"
+listen = 8080
+)"),
+              "<string>:3:10: listener \"http\": listen: expected an address string such as \"127.0.0.1:8080\", got "
+              "an integer");
+    EXPECT_EQ(error_of(with_listener("[admin]\nlisten = \"[::1]\"\n")),
+              "<string>:5:10: [admin]: listen address \"[::1]\" has no port");
+}
+
+TEST(ConfigLoaderErrors, DuplicateNames) {
+    EXPECT_EQ(error_of(R"(
+[[listener]]
+name = "http"
+listen = "127.0.0.1:0"
+
+[[listener]]
+name = "http"
+listen = "127.0.0.1:0"
+)"),
+              "<string>:6:8: duplicate listener name \"http\"");
+    EXPECT_EQ(error_of(with_listener(R"(
+[[upstream]]
+name = "items"
+servers = ["127.0.0.1:9001"]
+
+[[upstream]]
+name = "items"
+servers = ["127.0.0.1:9002"]
+)")),
+              "<string>:9:8: duplicate upstream name \"items\"");
+    EXPECT_EQ(error_of(with_listener(R"(
+[[route]]
+name = "r"
+direct_response = {}
+
+[[route]]
+name = "r"
+direct_response = {}
+)")),
+              "<string>:9:8: duplicate route name \"r\"");
+}
+
+TEST(ConfigLoaderErrors, DuplicateAddresses) {
+    EXPECT_EQ(error_of(R"(
+[admin]
+listen = "127.0.0.1:8080"
+
+[[listener]]
+name = "http"
+listen = "127.0.0.1:8080"
+)"),
+              "<string>:6:10: listener \"http\": listen address \"127.0.0.1:8080\" is already used by [admin]");
+    EXPECT_EQ(error_of(with_listener(R"(
+[[upstream]]
+name = "items"
+servers = ["127.0.0.1:9001", { address = "127.0.0.1:9001", weight = 3 }]
+)")),
+              "<string>:6:42: upstream \"items\": server address \"127.0.0.1:9001\" is listed twice (use weight "
+              "instead)");
+    // Port 0 is chosen by the kernel: several listeners may ask for it.
+    EXPECT_TRUE(load(with_listener("[[listener]]\nname = \"b\"\nlisten = \"127.0.0.1:0\"\n")).ok());
+}
+
+TEST(ConfigLoaderErrors, MissingRequiredKeys) {
+    EXPECT_EQ(error_of(""), "<string>: at least one [[listener]] is required");
+    EXPECT_EQ(error_of("listener = []\n"), "<string>: at least one [[listener]] is required");
+    EXPECT_EQ(errors_of(load("[[listener]]\n")),
+              "<string>:1:1: listener[0]: missing required key \"name\"\n"
+              "<string>:1:1: listener[0]: missing required key \"listen\"\n");
+    EXPECT_EQ(errors_of(load(with_listener("[[upstream]]\nkeepalive = 1\n"))),
+              "<string>:4:1: upstream[0]: missing required key \"name\"\n"
+              "<string>:4:1: upstream[0]: missing required key \"servers\"\n");
+    EXPECT_EQ(error_of(with_listener("[[upstream]]\nname = \"items\"\nservers = []\n")),
+              "<string>:6:11: upstream \"items\": servers: at least one server is required");
+    EXPECT_EQ(error_of(with_listener("[[upstream]]\nname = \"items\"\nservers = [ { weight = 2 } ]\n")),
+              "<string>:6:13: upstream \"items\": servers[0]: missing required key \"address\"");
+    EXPECT_EQ(error_of(with_listener("[[route]]\nredirect = { status = 301 }\n")),
+              "<string>:5:12: route[0]: redirect: missing required key \"location\"");
+}
+
+TEST(ConfigLoaderErrors, WrongTableShapes) {
+    EXPECT_EQ(error_of("server = 4\n" + std::string(listener_http)),
+              "<string>:1:10: \"server\" must be a table ([server]), got an integer");
+    EXPECT_EQ(error_of("[listener]\nname = \"http\"\nlisten = \"127.0.0.1:0\"\n"),
+              "<string>:1:1: [listener] must be written [[listener]] (an array of tables)");
+    EXPECT_EQ(error_of("route = [1]\n" + std::string(listener_http)), "<string>:1:10: route[0]: expected a table, got an integer");
+    const load_result r = load(with_listener(R"(
+[[upstream]]
+name = "items"
+servers = "127.0.0.1:9001"
+
+[[route]]
+upstream = "items"
+match = "/items"
+)"));
+    EXPECT_EQ(errors_of(r),
+              "<string>:6:11: upstream \"items\": servers: expected an array such as [ { address = "
+              "\"127.0.0.1:9001\" } ], got a string\n"
+              "<string>:10:9: route[0]: match: expected a table, got a string\n");
+}
+
+TEST(ConfigLoaderErrors, UnknownUpstreamInRoute) {
+    EXPECT_EQ(error_of(with_listener(R"(
+[[upstream]]
+name = "items"
+servers = ["127.0.0.1:9001"]
+
+[[route]]
+match = { path_prefix = "/a" }
+direct_response = { status = 204 }
+
+[[route]]
+match = { path_prefix = "/b" }
+direct_response = { status = 204 }
+
+[[route]]
+match = { path_prefix = "/items" }
+upstream = "itemz"
+)")),
+              "<string>:18:12: route[2]: upstream \"itemz\" is not defined");
+    // Routes may come before the upstreams they name.
+    EXPECT_TRUE(load(with_listener(R"(
+[[route]]
+upstream = "items"
+
+[[upstream]]
+name = "items"
+servers = ["127.0.0.1:9001"]
+)"))
+                    .ok());
+}
+
+TEST(ConfigLoaderErrors, ActionCount) {
+    EXPECT_EQ(error_of(with_listener(R"(
+[[route]]
+name = "both"
+direct_response = { status = 200 }
+redirect = { location = "/elsewhere" }
+)")),
+              "<string>:7:1: route[0] \"both\": more than one action (direct_response, redirect); a route takes "
+              "exactly one of upstream, redirect, direct_response");
+    EXPECT_EQ(error_of(with_listener(R"(
+[[route]]
+match = { path_prefix = "/" }
+)")),
+              "<string>:4:1: route[0]: no action (set one of upstream, redirect, direct_response)");
+}
+
+TEST(ConfigLoaderErrors, BadRegex) {
+    EXPECT_EQ(error_of(with_listener(R"(
+[[route]]
+match = { path_regex = "/items/(\\d+" }
+direct_response = {}
+)")),
+              "<string>:5:24: route[0]: match.path_regex: bad regex \"/items/(\\\\d+\": missing ): /items/(\\d+");
+}
+
+TEST(ConfigLoaderErrors, BadRedirectAndDirectResponse) {
+    EXPECT_EQ(error_of(with_listener(R"(
+[[route]]
+redirect = { location = "/new", status = 200 }
+)")),
+              "<string>:5:42: route[0]: redirect.status: 200 is not a redirect status (use 301, 302, 303, 307 or "
+              "308)");
+    EXPECT_EQ(error_of(with_listener(R"(
+[[route]]
+direct_response = { status = 600 }
+)")),
+              "<string>:5:30: route[0]: direct_response.status: 600 is out of range (200..599)");
+    const load_result r = load(with_listener("[[route]]\nredirect = { location = \"/new\" }\n"));
+    ASSERT_TRUE(r.ok()) << errors_of(r);
+    EXPECT_EQ(r.cfg->routes[0].redirect->status, 302u);
+    const load_result d = load(with_listener("[[route]]\ndirect_response = {}\n"));
+    ASSERT_TRUE(d.ok()) << errors_of(d);
+    EXPECT_EQ(d.cfg->routes[0].direct_response->status, 200u);
+    EXPECT_EQ(d.cfg->routes[0].direct_response->body, "");
+    EXPECT_EQ(d.cfg->routes[0].direct_response->content_type, "text/plain");
+}
+
+TEST(ConfigLoaderErrors, MatchRules) {
+    EXPECT_EQ(error_of(with_listener(R"(
+[[route]]
+match = { path_prefix = "/a", path_exact = "/b" }
+direct_response = {}
+)")),
+              "<string>:5:31: route[0]: match: path_prefix and path_exact cannot be combined (use one of "
+              "path_prefix, path_exact, path_regex)");
+    EXPECT_EQ(error_of(with_listener(R"(
+[[route]]
+match = { path_prefix = "items" }
+direct_response = {}
+)")),
+              "<string>:5:25: route[0]: match.path_prefix: \"items\" must start with \"/\"");
+    EXPECT_EQ(error_of(with_listener(R"(
+[[route]]
+match = { host = "example.com:8080" }
+direct_response = {}
+)")),
+              "<string>:5:18: route[0]: match.host: bad host pattern \"example.com:8080\" (use \"*\", "
+              "\"example.com\" or \"*.example.com\", without a port)");
+    EXPECT_EQ(error_of(with_listener(R"(
+[[route]]
+match = { method = ["GET", "BAD METHOD"] }
+direct_response = {}
+)")),
+              "<string>:5:28: route[0]: match.method: \"BAD METHOD\" is not a valid method");
+    EXPECT_EQ(error_of(with_listener(R"(
+[[route]]
+match = { header = { value = "x" } }
+direct_response = {}
+)")),
+              "<string>:5:20: route[0]: match.header: missing required key \"name\"");
+}
+
+TEST(ConfigLoaderErrors, Transforms) {
+    EXPECT_EQ(error_of(with_listener(R"(
+[[upstream]]
+name = "items"
+servers = ["127.0.0.1:9001"]
+
+[[route]]
+match = { path_exact = "/items" }
+upstream = "items"
+rewrite_prefix = "/v2"
+)")),
+              "<string>:11:18: route[0]: rewrite_prefix requires match.path_prefix");
+    EXPECT_EQ(error_of(with_listener(R"(
+[[route]]
+direct_response = {}
+set_headers = { "Bad Name" = "x" }
+)")),
+              "<string>:6:17: route[0]: set_headers: \"Bad Name\" is not a valid header name");
+    EXPECT_EQ(error_of(with_listener(R"(
+[[route]]
+direct_response = {}
+set_response_headers = { X-A = "line\r\nInjected: 1" }
+)")),
+              "<string>:6:32: route[0]: set_response_headers.X-A: header value must not contain control "
+              "characters");
+    EXPECT_EQ(error_of(with_listener(R"(
+[[route]]
+direct_response = {}
+remove_headers = ["X-Ok", "no:colon"]
+)")),
+              "<string>:6:27: route[0]: remove_headers: \"no:colon\" is not a valid header name");
+}
+
+TEST(ConfigLoaderErrors, NotSupportedYet) {
+    const load_result r = load(with_listener(R"(
+[[upstream]]
+name = "items"
+balance = "consistent_hash"
+hash_key = "client_ip"
+servers = ["127.0.0.1:9001"]
+health_check = { path = "/healthz" }
+circuit_breaker = { failure_threshold = 5 }
+retries = { attempts = 2 }
+
+[[route]]
+upstream = "items"
+rate_limit = "per_client"
+cache = true
+websocket = true
+lua = "conf/lua/x.lua"
+
+[rate_limit.per_client]
+key = "client_ip"
+
+[cache]
+store = "memory"
+
+[redis]
+servers = ["127.0.0.1:6379"]
+)"));
+    EXPECT_EQ(errors_of(r),
+              "<string>:6:11: upstream \"items\": balance \"consistent_hash\" is not supported yet\n"
+              "<string>:7:1: upstream \"items\": \"hash_key\" is not supported yet\n"
+              "<string>:9:1: upstream \"items\": \"health_check\" is not supported yet\n"
+              "<string>:10:1: upstream \"items\": \"circuit_breaker\" is not supported yet\n"
+              "<string>:11:1: upstream \"items\": \"retries\" is not supported yet\n"
+              "<string>:15:1: route[0]: \"rate_limit\" is not supported yet\n"
+              "<string>:16:1: route[0]: \"cache\" is not supported yet\n"
+              "<string>:17:1: route[0]: \"websocket\" is not supported yet\n"
+              "<string>:18:1: route[0]: \"lua\" is not supported yet\n"
+              "<string>:20:2: \"rate_limit\" is not supported yet\n"
+              "<string>:23:2: \"cache\" is not supported yet\n"
+              "<string>:26:2: \"redis\" is not supported yet\n");
+    EXPECT_EQ(error_of(R"(
+[[listener]]
+name = "https"
+listen = "127.0.0.1:0"
+tls = { cert = "c.pem", key = "k.pem" }
+)"),
+              "<string>:4:1: listener \"https\": \"tls\" is not supported yet");
+    EXPECT_EQ(error_of(with_listener(R"(
+[[upstream]]
+name = "items"
+balance = "fastest"
+servers = ["127.0.0.1:9001"]
+)")),
+              "<string>:6:11: upstream \"items\": unknown balance \"fastest\" (use \"round_robin\")");
+    for (const char* b : {"least_request", "random_two"}) {
+        const load_result lb = load(with_listener(std::string("[[upstream]]\nname = \"u\"\nbalance = \"") + b +
+                                                  "\"\nservers = [\"127.0.0.1:1\"]\n"));
+        ASSERT_EQ(lb.errors.size(), 1u);
+        EXPECT_EQ(lb.errors[0].message, std::string("upstream \"u\": balance \"") + b + "\" is not supported yet");
+    }
+    EXPECT_EQ(error_of(with_listener("[[route]]\ndirect_response = {}\ncache = \"yes\"\n")),
+              "<string>:6:9: route[0]: cache: expected true or false, got a string");
+}
+
+TEST(ConfigLoaderErrors, ManyErrorsReportedTogetherInFileOrder) {
+    const load_result r = load(R"(
+[server]
+timeot = "3s"
+drain_timeout = "10 parsecs"
+
+[[listener]]
+name = "http"
+listen = "0.0.0.0"
+
+[[route]]
+upstream = "itemz"
+match = { path_regex = "(" }
+
+[[upstream]]
+name = "items"
+servers = [ { address = "127.0.0.1" } ]
+)");
+    EXPECT_EQ(r.cfg, nullptr);
+    EXPECT_EQ(errors_of(r),
+              "<string>:2:1: unknown key \"timeot\" in [server]\n"
+              "<string>:3:17: [server]: drain_timeout: bad duration \"10 parsecs\" (use e.g. \"250ms\", \"30s\", "
+              "\"5m\")\n"
+              "<string>:7:10: listener \"http\": listen address \"0.0.0.0\" has no port\n"
+              "<string>:10:12: route[0]: upstream \"itemz\" is not defined\n"
+              "<string>:11:24: route[0]: match.path_regex: bad regex \"(\": missing ): (\n"
+              "<string>:15:25: upstream \"items\": server address \"127.0.0.1\" has no port\n");
+}
+
+TEST(ConfigLoaderFile, UnreadableFile) {
+    const std::string path = "/nonexistent/sluice/x.toml";
+    const load_result r = load_file(path);
+    EXPECT_EQ(r.cfg, nullptr);
+    ASSERT_EQ(r.errors.size(), 1u);
+    EXPECT_EQ(r.errors[0].to_string(), path + ": cannot read: No such file or directory");
+    const load_result dir = load_file(std::filesystem::temp_directory_path().string());
+    ASSERT_EQ(dir.errors.size(), 1u);
+    EXPECT_EQ(dir.errors[0].message, "cannot read: Is a directory");
+}
+
+TEST(ConfigLoaderFile, LoadsFileAndRecordsSource) {
+    const auto path = std::filesystem::temp_directory_path() /
+                      ("sluice_config_test_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+                       ".toml");
+    {
+        std::ofstream out(path);
+        out << listener_http.substr(1);
+        out << "[server]\nidle_timeout = 5\n";
+    }
+    const load_result bad = load_file(path.string());
+    ASSERT_EQ(bad.errors.size(), 1u);
+    EXPECT_TRUE(bad.errors[0].to_string().starts_with(path.string() + ":5:16: [server]: idle_timeout:"))
+        << bad.errors[0].to_string();
+    {
+        std::ofstream out(path);
+        out << listener_http.substr(1);
+    }
+    const load_result r = load_file(path.string());
+    std::filesystem::remove(path);
+    ASSERT_TRUE(r.ok()) << errors_of(r);
+    EXPECT_EQ(r.cfg->source, path.string());
+}
+
+TEST(ConfigRepoFiles, EveryConfInRepoLoads) {
+    const std::filesystem::path dir = std::filesystem::path(SLUICE_SOURCE_DIR) / "conf";
+    if (!std::filesystem::exists(dir)) {
+        GTEST_SKIP() << "no conf/ directory yet";
+    }
+    int checked = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+        if (!entry.is_regular_file() || entry.path().extension() != ".toml") {
+            continue;
+        }
+        const load_result r = load_file(entry.path().string());
+        EXPECT_TRUE(r.ok()) << entry.path() << ":\n" << errors_of(r);
+        ++checked;
+    }
+    RecordProperty("files_checked", checked);
+}
+
+}  // namespace
+}  // namespace sluice::config
