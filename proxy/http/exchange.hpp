@@ -1,0 +1,55 @@
+#pragma once
+// One request/response exchange on a downstream connection, shared between the session (which
+// reads the request head and answers locally) and proxy_pass (which forwards to an upstream).
+// Beast-heavy: include only from the session and proxy-path translation units.
+
+#include "config/config.hpp"
+#include "http/error.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sluice::server {
+class worker;
+}
+
+namespace sluice::http {
+
+using downstream_stream = boost::beast::tcp_stream;
+using request_parser = boost::beast::http::request_parser<boost::beast::http::buffer_body>;
+
+struct exchange {
+    downstream_stream& ds;
+    boost::beast::flat_buffer& dbuf;
+    request_parser& parser;
+    server::worker& w;
+    const config::config& cfg;  // the snapshot this request started with
+    const config::route& route;
+    std::string_view request_id;
+    std::string_view client_ip;
+    std::string_view scheme;
+    bool client_keep_alive = true;
+
+    // Outcome, for the session and the access log.
+    std::optional<error> err;       // set when the exchange failed
+    bool response_started = false;  // a response head went downstream: no error response possible
+    bool close_downstream = false;  // the connection cannot carry another request
+    unsigned status = 0;
+    std::uint64_t bytes_in = 0;
+    std::uint64_t bytes_out = 0;
+    std::string server;  // last upstream server tried
+    unsigned attempts = 0;
+};
+
+// Forwards the request to the route's upstream and relays the response, streaming both bodies.
+boost::asio::awaitable<void> proxy_pass(exchange& ex);
+
+}  // namespace sluice::http

@@ -1,0 +1,236 @@
+// The downstream connection: one coroutine per connection reading request heads under the
+// idle and header deadlines, enforcing size limits, routing, and answering locally or through
+// proxy_pass. Pipelined requests are answered in order because they are read one at a time.
+
+#include "http/session.hpp"
+
+#include "common/access_log.hpp"
+#include "http/exchange.hpp"
+#include "route/router.hpp"
+#include "route/transform.hpp"
+#include "server/worker.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <chrono>
+
+namespace sluice::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr auto token = asio::as_tuple(asio::use_awaitable);
+
+// Which error a failed request-head read means; nullopt when the client just went away.
+std::optional<error> classify_head_error(const beast::error_code& ec, const beast::flat_buffer& buf,
+                                         std::uint64_t header_limit) {
+    if (ec == beast::error::timeout) return error::header_timeout;
+    if (ec == bhttp::error::header_limit) {
+        // The request line alone was over the limit: 414; otherwise the header section: 431.
+        std::string_view data(static_cast<const char*>(buf.data().data()), buf.size());
+        const auto eol = data.find("\r\n");
+        if (eol == std::string_view::npos || eol >= header_limit) return error::uri_too_long;
+        return error::headers_too_large;
+    }
+    if (ec == bhttp::error::body_limit) return error::body_too_large;
+    if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message) return std::nullopt;
+    if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category()) return error::bad_request;
+    return std::nullopt;  // network errors: nobody to answer
+}
+
+struct local_response {
+    unsigned status;
+    std::string body;
+    std::string_view content_type;
+    std::string location;
+};
+
+// Writes a response Sluice produced itself.
+asio::awaitable<bool> write_local(downstream_stream& ds, const config::config& cfg, const local_response& lr,
+                                  std::string_view request_id, const config::route* route, bool keep_alive,
+                                  bool head) {
+    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(lr.status), 11};
+    res.set(bhttp::field::content_type, lr.content_type);
+    if (!lr.location.empty()) res.set(bhttp::field::location, lr.location);
+    res.set("X-Request-Id", request_id);
+    if (route) {
+        for (const auto& name : route->remove_response_headers) res.erase(name);
+        for (const auto& [name, value] : route->set_response_headers) res.set(name, value);
+    }
+    res.body() = lr.body;
+    res.prepare_payload();
+    if (head) res.body().clear();  // Content-Length stays: it describes the GET answer
+    res.keep_alive(keep_alive);
+    ds.expires_after(cfg.server.idle_timeout);
+    bhttp::serializer<false, bhttp::string_body> sr{res};
+    if (head) sr.split(true);
+    auto [ec, n] = head ? co_await bhttp::async_write_header(ds, sr, token) : co_await bhttp::async_write(ds, sr, token);
+    co_return !ec;
+}
+
+local_response error_response(error e, std::string_view request_id) {
+    return {status_of(e), error_body(e, request_id), "application/json", {}};
+}
+
+std::size_t count_fields(const bhttp::fields& f) {
+    std::size_t n = 0;
+    for (auto it = f.begin(); it != f.end(); ++it) ++n;
+    return n;
+}
+
+asio::awaitable<void> run_session(tcp::socket socket, server::worker& w, const std::string& listener_name) {
+    (void)listener_name;
+    beast::error_code ec;
+    const auto remote = socket.remote_endpoint(ec);
+    const std::string client_ip = ec ? std::string() : remote.address().to_string();
+    socket.set_option(tcp::no_delay(true), ec);
+    downstream_stream ds(std::move(socket));
+    beast::flat_buffer dbuf;
+    const std::string_view scheme = "http";
+
+    for (;;) {
+        const config::snapshot snap = w.snapshot();  // this request's config, kept to its end
+        const config::config& cfg = *snap;
+
+        // Wait for the first byte of the next request under the idle deadline; the head then
+        // has header_timeout to arrive whole (slow clients cannot hold a connection forever).
+        if (dbuf.size() == 0) {
+            if (w.draining()) break;
+            if (dbuf.capacity() > 16 * 1024) dbuf.shrink_to_fit();  // idle connections stay small
+            ds.expires_after(cfg.server.idle_timeout);
+            w.set_idle(&ds.socket());
+            auto [rec, n] = co_await ds.async_read_some(dbuf.prepare(4096), token);
+            w.clear_idle(&ds.socket());
+            if (rec) break;
+            dbuf.commit(n);
+        }
+
+        request_parser parser;
+        parser.header_limit(static_cast<std::uint32_t>(std::min<std::uint64_t>(cfg.server.max_header_bytes, UINT32_MAX)));
+        parser.body_limit(cfg.server.max_body_bytes);
+        ds.expires_after(cfg.server.header_timeout);
+        auto [hec, hn] = co_await bhttp::async_read_header(ds, dbuf, parser, token);
+        const auto started = std::chrono::steady_clock::now();
+        const auto started_wall = std::chrono::system_clock::now();
+
+        common::access_record rec;
+        rec.ts = started_wall;
+        rec.client = client_ip;
+
+        if (hec) {
+            auto e = classify_head_error(hec, dbuf, cfg.server.max_header_bytes);
+            if (!e) break;
+            const std::string id = route::new_request_id();
+            co_await write_local(ds, cfg, error_response(*e, id), id, nullptr, false, false);
+            rec.request_id = id;
+            rec.status = status_of(*e);
+            rec.error = code_of(*e);
+            rec.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+            w.access_log().write(rec);
+            break;
+        }
+
+        auto& req = parser.get();
+        std::string request_id;
+        if (auto it = req.find("X-Request-Id"); it != req.end() && route::valid_request_id(it->value()))
+            request_id = std::string(it->value());
+        else
+            request_id = route::new_request_id();
+
+        const std::string_view host = req[bhttp::field::host];
+        const std::string_view target = req.target();
+        const std::string_view path = route::target_path(target);
+        bool keep_alive = parser.keep_alive();
+        const bool is_head = req.method() == bhttp::verb::head;
+
+        rec.request_id = request_id;
+        rec.method = req.method_string();
+        rec.host = host;
+        rec.path = path;
+
+        std::optional<error> failure;
+        if (count_fields(req) > cfg.server.max_headers) failure = error::headers_too_large;
+        else if (req.version() >= 11 && req.find(bhttp::field::host) == req.end()) failure = error::bad_request;
+        else if (target.empty() || (target.front() != '/' && target != "*" && !target.starts_with("http://") &&
+                                    !target.starts_with("https://")))
+            failure = error::bad_request;
+
+        const config::route* r = failure ? nullptr : route::match(cfg, req.method_string(), host, path, req);
+        if (!failure && !r) failure = error::no_route;
+
+        bool close = false;
+        if (failure) {
+            // Sluice's own errors do not read the request body: the connection closes after them
+            // unless there is no body to skip.
+            keep_alive = keep_alive && parser.is_done() && status_of(*failure) < 500 &&
+                         *failure != error::headers_too_large && *failure != error::bad_request;
+            close = !co_await write_local(ds, cfg, error_response(*failure, request_id), request_id, r, keep_alive, is_head) ||
+                    !keep_alive;
+            rec.status = status_of(*failure);
+            rec.error = code_of(*failure);
+        } else if (r->direct_response || r->redirect) {
+            rec.route = r->name;
+            keep_alive = keep_alive && parser.is_done();
+            local_response lr;
+            if (r->direct_response) {
+                lr = {r->direct_response->status, r->direct_response->body, r->direct_response->content_type, {}};
+            } else {
+                lr = {r->redirect->status, {}, "text/plain",
+                      route::expand_location(r->redirect->location, scheme, host, target)};
+            }
+            close = !co_await write_local(ds, cfg, lr, request_id, r, keep_alive, is_head) || !keep_alive;
+            rec.status = lr.status;
+        } else {
+            rec.route = r->name;
+            rec.upstream = cfg.upstreams[r->upstream_index].name;
+            exchange ex{ds, dbuf, parser, w, cfg, *r, request_id, client_ip, scheme, keep_alive};
+            co_await proxy_pass(ex);
+            if (ex.err && !ex.response_started) {
+                const bool can_keep = keep_alive && !ex.close_downstream && ex.parser.is_done();
+                close = !co_await write_local(ds, cfg, error_response(*ex.err, request_id), request_id, r, can_keep,
+                                              is_head) ||
+                        !can_keep;
+                rec.status = status_of(*ex.err);
+            } else {
+                rec.status = ex.status;
+                close = ex.close_downstream;
+            }
+            if (ex.err) rec.error = code_of(*ex.err);
+            rec.bytes_in = ex.bytes_in;
+            rec.bytes_out = ex.bytes_out;
+            rec.server = ex.server;
+            rec.attempts = ex.attempts;
+            rec.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+            w.access_log().write(rec);
+            if (close || !keep_alive || w.draining()) break;
+            continue;
+        }
+        rec.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+        w.access_log().write(rec);
+        if (close || !keep_alive || w.draining()) break;
+    }
+
+    // Half-close so the client reads everything we sent before seeing the end.
+    ds.socket().shutdown(tcp::socket::shutdown_send, ec);
+    ds.close();
+}
+
+}  // namespace
+
+void start_session(tcp::socket socket, server::worker& w, const std::string& listener_name) {
+    w.session_started();
+    asio::co_spawn(w.ioc(), run_session(std::move(socket), w, listener_name),
+                   [&w](std::exception_ptr) { w.session_ended(); });
+}
+
+}  // namespace sluice::http

@@ -1,0 +1,69 @@
+#include "server/server.hpp"
+
+#include "server/worker.hpp"
+
+#include <atomic>
+
+namespace sluice::server {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+// Listener addresses are usually literal IPs; a name ("localhost") is resolved once at start-up.
+tcp::endpoint resolve_listen_address(const config::endpoint& e) {
+    boost::system::error_code ec;
+    const auto ip = asio::ip::make_address(e.host, ec);
+    if (!ec) return {ip, e.port};
+    asio::io_context ioc;
+    tcp::resolver resolver(ioc);
+    const auto results = resolver.resolve(e.host, std::to_string(e.port), tcp::resolver::passive);
+    return results.begin()->endpoint();
+}
+
+}  // namespace
+
+server::server(const config::store& store, const common::access_log& log) : store_(store), log_(log) {}
+
+server::~server() {
+    stop();
+    join();
+}
+
+std::vector<bound_listener> server::start(const config::config& cfg) {
+    const unsigned n = cfg.server.workers == 0 ? 1 : cfg.server.workers;
+    for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<worker>(i, store_, log_));
+    std::vector<bound_listener> bound;
+    for (const auto& l : cfg.listeners) {
+        tcp::endpoint ep = resolve_listen_address(l.listen);
+        for (auto& w : workers_) {
+            const auto actual = w->listen(l.name, ep);
+            ep.port(actual.port());  // port 0: the first bind picks, the others follow
+        }
+        const bool v6 = ep.address().is_v6();
+        bound.push_back({l.name, (v6 ? "[" : "") + ep.address().to_string() + (v6 ? "]:" : ":") +
+                                     std::to_string(ep.port())});
+    }
+    for (auto& w : workers_) w->start();
+    return bound;
+}
+
+void server::drain(std::function<void()> on_drained) {
+    auto remaining = std::make_shared<std::atomic<std::size_t>>(workers_.size());
+    auto done = std::make_shared<std::function<void()>>(std::move(on_drained));
+    for (auto& w : workers_)
+        w->drain([remaining, done] {
+            if (remaining->fetch_sub(1) == 1) (*done)();
+        });
+}
+
+void server::stop() {
+    for (auto& w : workers_) w->stop();
+}
+
+void server::join() {
+    for (auto& w : workers_) w->join();
+}
+
+}  // namespace sluice::server

@@ -1,0 +1,43 @@
+#pragma once
+// Owns the worker threads and binds every listener once per worker (SO_REUSEPORT), resolving
+// port 0 on the first bind so all workers share the kernel-chosen port.
+
+#include "common/access_log.hpp"
+#include "config/store.hpp"
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace sluice::server {
+
+class worker;
+
+struct bound_listener {
+    std::string name;
+    std::string address;  // "ip:port" actually bound
+};
+
+class server {
+public:
+    server(const config::store& store, const common::access_log& log);
+    ~server();
+
+    // Creates cfg.server.workers workers, binds cfg.listeners and starts the threads.
+    // Throws std::system_error when a listener cannot be bound.
+    std::vector<bound_listener> start(const config::config& cfg);
+
+    // Stops accepting and lets in-flight requests finish; `on_drained` runs (on some worker's
+    // thread) once every worker is idle.
+    void drain(std::function<void()> on_drained);
+    void stop();
+    void join();
+
+private:
+    const config::store& store_;
+    const common::access_log& log_;
+    std::vector<std::unique_ptr<worker>> workers_;
+};
+
+}  // namespace sluice::server

@@ -1,0 +1,109 @@
+#include "server/worker.hpp"
+
+#include "http/session.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace sluice::server {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+worker::worker(unsigned index, const config::store& store, const common::access_log& log)
+    : index_(index), snapshot_(store), log_(log), pool_(ioc_), sweep_timer_(ioc_) {}
+
+worker::~worker() {
+    stop();
+    join();
+}
+
+tcp::endpoint worker::listen(const std::string& listener_name, const tcp::endpoint& ep) {
+    auto entry = std::make_unique<acceptor_entry>(acceptor_entry{listener_name, tcp::acceptor(ioc_)});
+    auto& a = entry->acceptor;
+    a.open(ep.protocol());
+    a.set_option(asio::socket_base::reuse_address(true));
+    int one = 1;
+    if (::setsockopt(a.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+        throw std::system_error(errno, std::generic_category(), "SO_REUSEPORT");
+    a.bind(ep);
+    a.listen(asio::socket_base::max_listen_connections);
+    const auto bound = a.local_endpoint();
+    acceptors_.push_back(std::move(entry));
+    return bound;
+}
+
+void worker::accept_loop(acceptor_entry& a) {
+    a.acceptor.async_accept([this, &a](boost::system::error_code ec, tcp::socket socket) {
+        if (ec == asio::error::operation_aborted || !a.acceptor.is_open()) return;
+        if (!ec) {
+            http::start_session(std::move(socket), *this, a.name);
+        } else if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space) {
+            // Out of file descriptors: back off briefly instead of spinning.
+            spdlog::warn("worker {}: accept on {}: {}", index_, a.name, ec.message());
+            auto t = std::make_shared<asio::steady_timer>(ioc_, std::chrono::milliseconds(50));
+            t->async_wait([this, &a, t](boost::system::error_code) { if (!draining_) accept_loop(a); });
+            return;
+        }
+        accept_loop(a);
+    });
+}
+
+void worker::schedule_sweep() {
+    sweep_timer_.expires_after(std::chrono::seconds(1));
+    sweep_timer_.async_wait([this](boost::system::error_code ec) {
+        if (ec) return;
+        pool_.sweep();
+        schedule_sweep();
+    });
+}
+
+void worker::start() {
+    for (auto& a : acceptors_) accept_loop(*a);
+    schedule_sweep();
+    thread_ = std::thread([this] { ioc_.run(); });
+}
+
+void worker::drain(std::function<void()> on_idle) {
+    asio::post(ioc_, [this, on_idle = std::move(on_idle)]() mutable {
+        draining_ = true;
+        on_idle_ = std::move(on_idle);
+        for (auto& a : acceptors_) {
+            boost::system::error_code ec;
+            a->acceptor.close(ec);
+        }
+        // Sessions waiting for a next request are closed now; busy ones close after their response.
+        for (auto* s : idle_) {
+            boost::system::error_code ec;
+            s->cancel(ec);
+        }
+        if (sessions_ == 0 && on_idle_) std::exchange(on_idle_, nullptr)();
+    });
+}
+
+void worker::session_ended() {
+    --sessions_;
+    if (draining_ && sessions_ == 0 && on_idle_) std::exchange(on_idle_, nullptr)();
+}
+
+void worker::stop() { ioc_.stop(); }
+
+void worker::join() {
+    if (thread_.joinable()) thread_.join();
+}
+
+lb::round_robin& worker::balancer(const config::config& cfg, std::size_t upstream_index) {
+    if (cfg.generation != balancer_generation_ || balancers_.size() != cfg.upstreams.size()) {
+        balancers_.clear();
+        balancers_.reserve(cfg.upstreams.size());
+        for (const auto& u : cfg.upstreams) {
+            std::vector<std::uint32_t> weights;
+            weights.reserve(u.servers.size());
+            for (const auto& s : u.servers) weights.push_back(s.weight);
+            balancers_.emplace_back(std::move(weights));
+        }
+        balancer_generation_ = cfg.generation;
+    }
+    return balancers_[upstream_index];
+}
+
+}  // namespace sluice::server

@@ -1,0 +1,83 @@
+#pragma once
+// One worker thread: its own io_context, its own acceptor per listener (SO_REUSEPORT, so the
+// kernel spreads connections), its own upstream pool and balancer state. Nothing here is shared
+// with other workers except the config store, which is read lock-free.
+
+#include "common/access_log.hpp"
+#include "config/store.hpp"
+#include "lb/round_robin.hpp"
+#include "upstream/pool.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+namespace sluice::server {
+
+class worker {
+public:
+    worker(unsigned index, const config::store& store, const common::access_log& log);
+    ~worker();
+    worker(const worker&) = delete;
+    worker& operator=(const worker&) = delete;
+
+    // Opens an acceptor on `ep` with SO_REUSEPORT; returns the bound endpoint (port 0 resolved).
+    // Call before start().
+    boost::asio::ip::tcp::endpoint listen(const std::string& listener_name, const boost::asio::ip::tcp::endpoint& ep);
+
+    void start();  // runs the io_context on a new thread
+    // Stops accepting, closes idle keep-alive connections, lets in-flight requests finish;
+    // `on_idle` is called (on this worker's thread) once no session is left.
+    void drain(std::function<void()> on_idle);
+    void stop();  // stops the io_context at once
+    void join();
+
+    // --- used by sessions, on this worker's thread only ---
+    boost::asio::io_context& ioc() { return ioc_; }
+    const config::snapshot& snapshot() { return snapshot_.get(); }
+    upstream::pool& pool() { return pool_; }
+    const common::access_log& access_log() const { return log_; }
+    lb::round_robin& balancer(const config::config& cfg, std::size_t upstream_index);
+    bool draining() const { return draining_; }
+    unsigned index() const { return index_; }
+
+    // Session bookkeeping for draining: a session waiting for its next request registers its
+    // socket as idle so drain() can close it; an active session unregisters it.
+    void session_started() { ++sessions_; }
+    void session_ended();
+    void set_idle(boost::asio::ip::tcp::socket* s) { idle_.insert(s); }
+    void clear_idle(boost::asio::ip::tcp::socket* s) { idle_.erase(s); }
+
+private:
+    struct acceptor_entry {
+        std::string name;
+        boost::asio::ip::tcp::acceptor acceptor;
+    };
+    void accept_loop(acceptor_entry& a);
+    void schedule_sweep();
+
+    unsigned index_;
+    boost::asio::io_context ioc_{1};
+    config::cached_snapshot snapshot_;
+    const common::access_log& log_;
+    upstream::pool pool_;
+    std::vector<std::unique_ptr<acceptor_entry>> acceptors_;
+    boost::asio::steady_timer sweep_timer_;
+    std::uint64_t balancer_generation_ = 0;
+    std::vector<lb::round_robin> balancers_;
+    std::size_t sessions_ = 0;
+    std::unordered_set<boost::asio::ip::tcp::socket*> idle_;
+    bool draining_ = false;
+    std::function<void()> on_idle_;
+    std::thread thread_;
+};
+
+}  // namespace sluice::server
