@@ -6,7 +6,7 @@
 //   /status/{code}     that status (200..599) with a small JSON body
 //   /delay/{ms}        waits ms (at most 60000), then 200
 //   /bytes/{n}         n bytes ('a' + i % 26), Content-Length; ?chunked=1 for chunked
-//   /abort             head with Content-Length: 1000, 100 body bytes, then the socket closes
+//   /abort[?after=N]   head with Content-Length: 1000 (2N), 100 (N) body bytes, then the socket closes
 //   /healthz, /stats   (from backends/common)
 #include "http_server.hpp"
 #include "websocket.hpp"
@@ -193,10 +193,23 @@ asio::awaitable<void> bytes(Exchange& ex, std::string_view arg) {
 }
 
 asio::awaitable<void> abort_midway(Exchange& ex) {
+    // ?after=N: promise 2N bytes, send N, close (default: promise 1000, send 100).
+    std::uint64_t sent_bytes = 100;
+    if (auto after = query_param(ex.request().query, "after")) {
+        std::uint64_t n = 0;
+        auto [p, ec] = std::from_chars(after->data(), after->data() + after->size(), n);
+        if (ec == std::errc() && p == after->data() + after->size() && n > 0 && n <= (64u << 20)) sent_bytes = n;
+    }
+    const std::uint64_t promised = sent_bytes == 100 ? 1000 : sent_bytes * 2;
     std::vector<Header> no_headers;
-    if (co_await ex.begin(200, std::move(no_headers), "text/plain", 1000, false)) co_return;
-    std::span<const char> some(pattern().data(), 100);
-    if (!ex.request().is_head()) co_await ex.write(some);
+    if (co_await ex.begin(200, std::move(no_headers), "text/plain", promised, false)) co_return;
+    if (!ex.request().is_head()) {
+        for (std::uint64_t done = 0; done < sent_bytes;) {
+            const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(pattern().size(), sent_bytes - done));
+            if (co_await ex.write(std::span<const char>(pattern().data(), n))) break;
+            done += n;
+        }
+    }
     ex.abort();
 }
 

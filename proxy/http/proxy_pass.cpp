@@ -235,7 +235,6 @@ asio::awaitable<void> proxy_pass(exchange& ex) {
     if (close_after) dres.set(bhttp::field::connection, "close");
     else if (!client_http11) dres.set(bhttp::field::connection, "keep-alive");
 
-    ex.response_started = true;
     ex.status = status;
     bhttp::response_serializer<bhttp::buffer_body> dsr{dres};
     char* b = no_body ? nullptr : relay_buf();
@@ -247,14 +246,22 @@ asio::awaitable<void> proxy_pass(exchange& ex) {
             conn->stream.expires_after(up.timeouts.response);
             auto [rec, rn] = co_await bhttp::async_read(conn->stream, conn->buffer, *rp, token);
             if (rec == bhttp::error::need_buffer) rec = {};
+            got = relay_buffer_size - rp->get().body().size;
             if (rec) {
-                // The upstream broke mid-body: the client must see a truncated response, not a
-                // complete-looking one, so its connection is closed.
                 ex.err = classify_upstream_read(rec);
+                // Nothing sent downstream yet: the session still answers 502/504.
+                if (!ex.response_started) co_return;
+                // The upstream broke mid-body: relay what arrived, then close, so the client
+                // sees a truncated response rather than a complete-looking one.
                 ex.close_downstream = true;
+                if (got > 0) {
+                    dres.body() = {b, got, true};
+                    ex.ds.expires_after(ex.cfg.server.idle_timeout);
+                    auto [wec, wn] = co_await bhttp::async_write(ex.ds, dsr, token);
+                    if (!wec || wec == bhttp::error::need_buffer) ex.bytes_out += got;
+                }
                 co_return;
             }
-            got = relay_buffer_size - rp->get().body().size;
             dres.body().data = got ? b : nullptr;
             dres.body().size = got;
             dres.body().more = !rp->is_done();
@@ -264,6 +271,7 @@ asio::awaitable<void> proxy_pass(exchange& ex) {
             dres.body().more = false;
         }
         ex.ds.expires_after(ex.cfg.server.idle_timeout);
+        ex.response_started = true;
         auto [wec, wn] = co_await bhttp::async_write(ex.ds, dsr, token);
         if (wec == bhttp::error::need_buffer) wec = {};
         if (wec) {

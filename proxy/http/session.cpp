@@ -32,15 +32,12 @@ namespace {
 constexpr auto token = asio::as_tuple(asio::use_awaitable);
 
 // Which error a failed request-head read means; nullopt when the client just went away.
-std::optional<error> classify_head_error(const beast::error_code& ec, const beast::flat_buffer& buf,
-                                         std::uint64_t header_limit) {
+std::optional<error> classify_head_error(const beast::error_code& ec, const request_parser& parser) {
     if (ec == beast::error::timeout) return error::header_timeout;
     if (ec == bhttp::error::header_limit) {
-        // The request line alone was over the limit: 414; otherwise the header section: 431.
-        std::string_view data(static_cast<const char*>(buf.data().data()), buf.size());
-        const auto eol = data.find("\r\n");
-        if (eol == std::string_view::npos || eol >= header_limit) return error::uri_too_long;
-        return error::headers_too_large;
+        // Beast hands the start line to the parser as soon as it is complete: no target yet
+        // means the request line alone was over the limit (414), else the header section (431).
+        return parser.get().target().empty() ? error::uri_too_long : error::headers_too_large;
     }
     if (ec == bhttp::error::body_limit) return error::body_too_large;
     if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message) return std::nullopt;
@@ -128,10 +125,12 @@ asio::awaitable<void> run_session(tcp::socket socket, server::worker& w, const s
         rec.client = client_ip;
 
         if (hec) {
-            auto e = classify_head_error(hec, dbuf, cfg.server.max_header_bytes);
+            auto e = classify_head_error(hec, parser);
             if (!e) break;
             const std::string id = route::new_request_id();
-            co_await write_local(ds, cfg, error_response(*e, id), id, nullptr, false, false);
+            // A timed-out stream is already closed (Beast's tcp_stream): log it, answer nothing.
+            if (*e != error::header_timeout)
+                co_await write_local(ds, cfg, error_response(*e, id), id, nullptr, false, false);
             rec.request_id = id;
             rec.status = status_of(*e);
             rec.error = code_of(*e);
