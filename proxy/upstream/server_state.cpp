@@ -1,0 +1,19 @@
+#include "upstream/server_state.hpp"
+
+namespace sluice::upstream {
+
+std::shared_ptr<server_state> state_registry::get(const std::string& upstream, const std::string& address) {
+    std::lock_guard lock(mutex_);
+    auto& slot = states_[{upstream, address}];
+    if (auto existing = slot.lock()) return existing;
+    auto fresh = std::make_shared<server_state>();
+    slot = fresh;
+    return fresh;
+}
+
+void state_registry::collect() {
+    std::lock_guard lock(mutex_);
+    std::erase_if(states_, [](const auto& kv) { return kv.second.expired(); });
+}
+
+}  // namespace sluice::upstream
