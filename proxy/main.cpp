@@ -1,9 +1,12 @@
 // sluice: the command line, signal handling (SIGHUP reload, SIGTERM/SIGINT drain) and start-up.
 
+#include "admin/admin_server.hpp"
 #include "common/access_log.hpp"
 #include "config/loader.hpp"
 #include "config/store.hpp"
+#include "metrics/metrics.hpp"
 #include "server/server.hpp"
+#include "upstream/server_state.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -25,8 +28,43 @@ namespace {
 namespace asio = boost::asio;
 using namespace sluice;
 
-void print_errors(const config::load_result& r) {
-    for (const auto& e : r.errors) std::cerr << e.to_string() << '\n';
+// Everything that lives for the whole process; reload and drain act on it.
+struct process {
+    std::string config_path;
+    config::store store;
+    upstream::state_registry states;
+    metrics::registry metrics;
+    std::atomic<bool> draining{false};
+};
+
+// Loads, validates and publishes a new config on SIGHUP. Parsing happens here, on the main
+// thread, never on a worker; in-flight requests keep the snapshot they started with.
+void reload(process& p, server::server& srv, admin::admin_server* admin) {
+    auto r = config::load_file(p.config_path);
+    if (!r.ok()) {
+        p.metrics.config_reloads_total.Add({{"result", "error"}}).Increment();
+        spdlog::error("reload failed, keeping generation {}:", p.store.generation());
+        for (const auto& e : r.errors) spdlog::error("  {}", e.to_string());
+        return;
+    }
+    const auto old = p.store.current();
+    std::vector<std::string> changes;
+    try {
+        changes = srv.apply_listeners(*r.cfg);
+    } catch (const std::exception& e) {
+        p.metrics.config_reloads_total.Add({{"result", "error"}}).Increment();
+        spdlog::error("reload failed, keeping generation {}: {}", p.store.generation(), e.what());
+        return;
+    }
+    if (old->server.workers != r.cfg->server.workers || old->server.access_log != r.cfg->server.access_log)
+        spdlog::warn("reload: [server] workers and access_log take effect on restart");
+    if (old->admin.listen != r.cfg->admin.listen) spdlog::warn("reload: [admin] listen takes effect on restart");
+    (void)admin;
+    upstream::attach_states(*r.cfg, p.states);
+    p.store.publish(std::move(r.cfg));
+    p.metrics.config_reloads_total.Add({{"result", "ok"}}).Increment();
+    for (const auto& c : changes) spdlog::info("reload: {}", c);
+    spdlog::info("config reloaded: generation {}", p.store.generation());
 }
 
 }  // namespace
@@ -48,7 +86,7 @@ int main(int argc, char** argv) {
 
     auto loaded = config::load_file(config_path);
     if (!loaded.ok()) {
-        print_errors(loaded);
+        for (const auto& e : loaded.errors) std::cerr << e.to_string() << '\n';
         return 1;
     }
     if (test_only) {
@@ -67,48 +105,49 @@ int main(int argc, char** argv) {
         return 1;
     }
 
-    config::store store;
-    const auto drain_timeout = loaded.cfg->server.drain_timeout;
-    store.publish(std::move(loaded.cfg));
-    const auto cfg = store.current();
+    process p;
+    p.config_path = config_path;
+    upstream::attach_states(*loaded.cfg, p.states);
+    p.store.publish(std::move(loaded.cfg));
+    const auto cfg = p.store.current();
 
-    server::server srv(store, *access_log);
+    asio::io_context main_ioc;
+    server::server srv(p.store, *access_log, p.metrics);
+    std::unique_ptr<admin::admin_server> admin;
     try {
         for (const auto& b : srv.start(*cfg)) spdlog::info("listener \"{}\" on {}", b.name, b.address);
+        if (cfg->admin.listen) {
+            admin = std::make_unique<admin::admin_server>(main_ioc, admin::admin_context{p.store, p.metrics, p.draining});
+            spdlog::info("admin on {}", admin->listen(*cfg->admin.listen));
+        }
     } catch (const std::exception& e) {
         spdlog::error("cannot start: {}", e.what());
         return 1;
     }
-    spdlog::info("sluice {} started: {} worker(s), config generation {}", SLUICE_VERSION,
-                 cfg->server.workers, cfg->generation);
+    spdlog::info("sluice {} started: {} worker(s), config generation {}", SLUICE_VERSION, cfg->server.workers,
+                 cfg->generation);
 
-    asio::io_context main_ioc;
     asio::signal_set signals(main_ioc, SIGHUP, SIGTERM, SIGINT);
     asio::steady_timer drain_timer(main_ioc);
-    bool draining = false;
     int exit_code = 0;
 
     std::function<void()> wait_signal = [&] {
         signals.async_wait([&](boost::system::error_code ec, int sig) {
             if (ec) return;
             if (sig == SIGHUP) {
-                auto r = config::load_file(config_path);
-                if (!r.ok()) {
-                    spdlog::error("reload failed, keeping generation {}:", store.generation());
-                    for (const auto& e : r.errors) spdlog::error("  {}", e.to_string());
-                } else {
-                    store.publish(std::move(r.cfg));
-                    spdlog::info("config reloaded: generation {} (listener changes apply on restart)",
-                                 store.generation());
-                }
-            } else if (!draining) {
-                draining = true;
-                spdlog::info("draining (timeout {} ms)", drain_timeout.count());
-                srv.drain([&] { asio::post(main_ioc, [&] { main_ioc.stop(); }); });
-                drain_timer.expires_after(drain_timeout);
+                if (!p.draining) reload(p, srv, admin.get());
+            } else if (!p.draining) {
+                p.draining = true;  // /readyz answers 503 from now on
+                const auto timeout = p.store.current()->server.drain_timeout;
+                spdlog::info("draining (timeout {} ms)", timeout.count());
+                srv.drain([&] { asio::post(main_ioc, [&] {
+                    spdlog::info("drained: every connection finished");
+                    main_ioc.stop();
+                }); });
+                drain_timer.expires_after(timeout);
                 drain_timer.async_wait([&](boost::system::error_code tec) {
                     if (tec) return;
-                    spdlog::warn("drain timeout reached, exiting");
+                    spdlog::warn("drain timeout reached, exiting with connections still open");
                     main_ioc.stop();
                 });
             } else {

@@ -15,6 +15,10 @@ namespace re2 {
 class RE2;
 }
 
+namespace sluice::upstream {
+struct server_state;
+}
+
 namespace sluice::config {
 
 using duration = std::chrono::milliseconds;
@@ -47,11 +51,91 @@ struct listener {
     endpoint listen;
 };
 
-enum class balance_kind { round_robin };
+// round_robin: smooth weighted (nginx). consistent_hash: ketama ring on hash_key (lb/ketama).
+// least_request: power of two choices on in-flight requests, Envoy-style (lb/least_request).
+// random_two: nginx's "random two least_conn": two weighted random draws, the less loaded wins.
+// random: one weighted random draw (lb/random).
+enum class balance_kind { round_robin, consistent_hash, least_request, random_two, random };
+
+// Where consistent_hash takes its key: "client_ip", "header:NAME", "cookie:NAME", "path",
+// "query:NAME" (lb::extract_hash_key).
+struct hash_key_spec {
+    enum class source { client_ip, header, cookie, path, query };
+    source from = source::client_ip;
+    std::string name;  // header (case-insensitive), cookie or query parameter (exact) name
+    friend bool operator==(const hash_key_spec&, const hash_key_spec&) = default;
+};
+
+// Inclusive range of HTTP status codes.
+struct status_range {
+    std::uint16_t first = 200;
+    std::uint16_t last = 399;
+    friend bool operator==(const status_range&, const status_range&) = default;
+};
+
+// Active health checks: GET `path` on each server every `interval`; `unhealthy` consecutive
+// failures mark it down, `healthy` consecutive successes bring it back (upstream::health_checker).
+struct health_check_settings {
+    std::string path = "/healthz";
+    duration interval{5'000};
+    duration timeout{1'000};  // whole check: connect, request, response head
+    std::uint32_t unhealthy = 3;
+    std::uint32_t healthy = 2;
+    std::vector<status_range> expected{status_range{200, 399}};
+    bool expects(unsigned status) const {
+        for (const status_range& r : expected)
+            if (status >= r.first && status <= r.last) return true;
+        return false;
+    }
+};
+
+// Passive outlier ejection (upstream::outlier_detector): `consecutive_failures` connect failures,
+// timeouts, resets or 5xx in a row eject a server for base_ejection x times ejected (at most
+// max_ejection); never more than max_ejected_percent of the servers at once.
+struct outlier_settings {
+    std::uint32_t consecutive_failures = 5;  // 0: passive ejection off
+    duration base_ejection{30'000};
+    duration max_ejection{300'000};
+    std::uint32_t max_ejected_percent = 50;
+};
+
+// When a failed attempt is tried again on another server (upstream::should_retry) and how many
+// retries may run at once (upstream::retry_budget).
+struct retry_settings {
+    std::uint32_t attempts = 2;  // tries in all, the first included; 1 = never retry
+    bool on_connect_failure = true;
+    bool on_timeout = false;
+    bool on_reset = false;
+    bool on_5xx = false;                   // "5xx": any status 500..599
+    std::vector<std::uint16_t> on_status;  // e.g. 502, 503 (400..599)
+    std::uint32_t budget_percent = 20;     // retries in flight <= this % of active requests...
+    std::uint32_t min_concurrent = 3;      // ...but always at least this many (Envoy's default)
+};
 
 struct upstream_server {
     endpoint address;
     std::uint32_t weight = 1;  // 1..1000
+    // Shared runtime state (health, ejection, breaker), attached when the snapshot is published
+    // (config::attach_state); null in a snapshot that was only loaded, e.g. by `sluice -t`.
+    std::shared_ptr<upstream::server_state> state;
+};
+
+// Per-server circuit breaker (breaker::circuit_breaker) and per-upstream concurrency caps
+// (breaker::resource_limit, Envoy's meaning). `failure_threshold` counted failures in a row open a
+// server; after `recovery_timeout` it admits `half_open_requests` probes: a success closes it, a
+// failure opens it again.
+struct circuit_breaker_settings {
+    std::uint32_t failure_threshold = 5;   // 1..1'000'000
+    duration recovery_timeout{30'000};
+    std::uint32_t half_open_requests = 1;  // probes admitted at once while half-open
+    std::uint32_t max_connections = 1024;  // connections open to the upstream's servers, all workers
+    std::uint32_t max_pending = 256;       // requests waiting for a connection, all workers
+    // What counts as a failure (`on`): default ["connect-failure", "timeout", "5xx"].
+    bool on_connect_failure = true;
+    bool on_timeout = true;
+    bool on_reset = false;                 // "reset": connection lost before the response completed
+    bool on_5xx = true;                    // "5xx": any status 500..599
+    std::vector<std::uint16_t> on_status;  // e.g. 502, 503 (500..599)
 };
 
 struct upstream_timeouts {
@@ -66,6 +150,12 @@ struct upstream {
     std::vector<upstream_server> servers;
     upstream_timeouts timeouts;
     std::uint32_t keepalive = 32;  // idle pooled connections kept per server per worker
+    hash_key_spec hash_key;                     // consistent_hash only
+    std::optional<double> hash_balance_factor;  // consistent_hash bounded loads (> 1.0); absent: off
+    std::optional<health_check_settings> health_check;  // absent: no active checks
+    outlier_settings outlier;
+    retry_settings retries;
+    std::optional<circuit_breaker_settings> circuit_breaker;  // absent: no breaker, no caps
 };
 
 struct header_match {
@@ -96,6 +186,36 @@ struct direct_response_action {
 
 using header_list = std::vector<std::pair<std::string, std::string>>;
 
+// One limit of a rate-limit policy: `count` requests per `period_s` seconds.
+struct rate_limit_rule {
+    std::string name;            // canonical: "10/second", "50/hour", "5/10s"; header identifier, metric label
+    std::uint64_t count = 0;     // 1..1'000'000'000 and at most 1'000'000 per second
+    std::uint64_t period_s = 0;  // 1 second .. 366 days
+    friend bool operator==(const rate_limit_rule&, const rate_limit_rule&) = default;
+};
+
+enum class rate_limit_key { client_ip, header, route };
+enum class rate_limit_store { local, redis };
+
+// [rate_limit.NAME]: every limit must admit a request (GCRA per limit, limits::check); `burst`
+// adds to the limit with the shortest period.
+struct rate_limit_policy {
+    std::string name;  // letters, digits, '_' and '-'
+    rate_limit_key key = rate_limit_key::client_ip;
+    std::string key_header;               // key = "header:NAME": NAME as written (case-insensitive)
+    std::vector<rate_limit_rule> limits;  // 1..8, distinct
+    std::uint64_t burst = 0;              // 0..1'000'000'000
+    rate_limit_store store = rate_limit_store::local;
+    bool allow_on_redis_error = true;     // on_redis_error = "allow" (default) | "deny"
+};
+
+// [redis]: the servers shared by the Redis-backed features (rate limits, cache).
+struct redis_settings {
+    std::vector<endpoint> servers;  // at least one; keys spread over them by consistent hashing
+    duration timeout{200};          // per command, connect included
+    std::uint32_t pool_size = 4;    // connections per server (1..1024)
+};
+
 struct route {
     std::string name;  // "route[N]" when not given
     route_match match;
@@ -109,6 +229,8 @@ struct route {
     header_list set_response_headers;
     std::vector<std::string> remove_response_headers;
     std::size_t upstream_index = 0;  // index into config::upstreams (resolved by the loader)
+    std::string rate_limit;              // policy name; empty: not limited
+    std::size_t rate_limit_index = 0;    // index into config::rate_limits when rate_limit is set
 };
 
 struct config {
@@ -119,6 +241,8 @@ struct config {
     std::vector<listener> listeners;
     std::vector<upstream> upstreams;
     std::vector<route> routes;
+    std::vector<rate_limit_policy> rate_limits;  // sorted by name
+    std::optional<redis_settings> redis;         // absent: no [redis] table
 };
 
 using snapshot = std::shared_ptr<const config>;

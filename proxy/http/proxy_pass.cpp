@@ -34,6 +34,17 @@ using response_parser = bhttp::response_parser<bhttp::buffer_body>;
 
 bool is_timeout(const beast::error_code& ec) { return ec == beast::error::timeout; }
 
+// The outcome label of sluice_upstream_requests_total for an error.
+std::string_view outcome_of(error e) {
+    switch (e) {
+    case error::upstream_connect_failed: return "connect_failure";
+    case error::upstream_connect_timeout:
+    case error::upstream_timeout: return "timeout";
+    case error::upstream_bad_response: return "bad_response";
+    default: return "reset";
+    }
+}
+
 // What went wrong reading an upstream response head.
 error classify_upstream_read(const beast::error_code& ec) {
     if (is_timeout(ec)) return error::upstream_timeout;
@@ -83,6 +94,13 @@ asio::awaitable<void> proxy_pass(exchange& ex) {
     // Servers already failed in this exchange (std::vector<bool> cannot be viewed as a span).
     std::unique_ptr<bool[]> excluded(new bool[up.servers.size()]());
 
+    auto& metrics = ex.w.metrics();
+    auto attempt_started = std::chrono::steady_clock::now();
+    auto seconds_since = [](std::chrono::steady_clock::time_point t) {
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+    };
+    auto count_failure = [&](error e) { metrics.upstream_done(up.name, ex.server, outcome_of(e), seconds_since(attempt_started)); };
+
     std::unique_ptr<upstream::connection> conn;
     std::string key;
     std::optional<response_parser> rp;
@@ -101,10 +119,12 @@ asio::awaitable<void> proxy_pass(exchange& ex) {
             key = server.address.to_string();
             ex.server = key;
             conn = pool.take(key, up.timeouts.idle);
+            attempt_started = std::chrono::steady_clock::now();
             if (!conn) {
                 auto res = co_await pool.connect(server.address, up.timeouts.connect);
                 if (!res.conn) {
                     ex.err = res.err;
+                    count_failure(res.err);
                     excluded[*idx] = true;  // connect failures are safe to retry elsewhere
                     continue;
                 }
@@ -125,6 +145,7 @@ asio::awaitable<void> proxy_pass(exchange& ex) {
             conn.reset();
             if (reused) continue;  // stale pooled connection: nothing was consumed, try a fresh one
             ex.err = is_timeout(hec) ? error::upstream_timeout : error::upstream_reset;
+            count_failure(*ex.err);
             co_return;
         }
 
@@ -168,6 +189,7 @@ asio::awaitable<void> proxy_pass(exchange& ex) {
                 if (wec == bhttp::error::need_buffer) wec = {};
                 if (wec) {
                     ex.err = is_timeout(wec) ? error::upstream_timeout : error::upstream_reset;
+                    count_failure(*ex.err);
                     ex.close_downstream = !ex.parser.is_done();
                     co_return;
                 }
@@ -181,6 +203,7 @@ asio::awaitable<void> proxy_pass(exchange& ex) {
                     conn.reset();
                     if (reused) break;
                     ex.err = is_timeout(wec) ? error::upstream_timeout : error::upstream_reset;
+                    count_failure(*ex.err);
                     co_return;
                 }
             }
@@ -205,17 +228,20 @@ asio::awaitable<void> proxy_pass(exchange& ex) {
             conn.reset();
             if (reused && !body_sent && nothing_received && !is_timeout(rec)) continue;  // stale connection
             ex.err = classify_upstream_read(rec);
+            count_failure(*ex.err);
             co_return;
         }
         break;
     }
+    metrics.upstream_done(up.name, ex.server, rp->get().result_int() >= 500 ? "5xx" : "success",
+                          seconds_since(attempt_started));
 
     // ---- response downstream ----
     auto& ures = rp->get();
     const unsigned status = ures.result_int();
     const bool no_body = is_head || status == 204 || status == 304 || (status >= 100 && status < 200);
     const bool client_http11 = req.version() >= 11;
-    bool close_after = !ex.client_keep_alive;
+    bool close_after = !ex.client_keep_alive || ex.w.draining();  // draining: last response here
 
     bhttp::response<bhttp::buffer_body> dres;
     static_cast<bhttp::response_header<>&>(dres) = ures.base();

@@ -85,8 +85,13 @@ std::size_t count_fields(const bhttp::fields& f) {
     return n;
 }
 
-asio::awaitable<void> run_session(tcp::socket socket, server::worker& w, const std::string& listener_name) {
-    (void)listener_name;
+asio::awaitable<void> run_session(tcp::socket socket, server::worker& w, std::string listener_name) {
+    w.metrics().connection_opened(listener_name);
+    auto& active_gauge = w.metrics().connections_active(listener_name);
+    struct gauge_guard {
+        prometheus::Gauge& g;
+        ~gauge_guard() { g.Decrement(); }
+    } guard{active_gauge};
     beast::error_code ec;
     const auto remote = socket.remote_endpoint(ec);
     const std::string client_ip = ec ? std::string() : remote.address().to_string();
@@ -136,6 +141,7 @@ asio::awaitable<void> run_session(tcp::socket socket, server::worker& w, const s
             rec.error = code_of(*e);
             rec.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
             w.access_log().write(rec);
+            w.metrics().request_done(rec.route, rec.status, rec.duration_ms / 1000.0, 0, 0);
             break;
         }
 
@@ -149,7 +155,8 @@ asio::awaitable<void> run_session(tcp::socket socket, server::worker& w, const s
         const std::string_view host = req[bhttp::field::host];
         const std::string_view target = req.target();
         const std::string_view path = route::target_path(target);
-        bool keep_alive = parser.keep_alive();
+        // While draining, the request in hand is answered with Connection: close.
+        bool keep_alive = parser.keep_alive() && !w.draining();
         const bool is_head = req.method() == bhttp::verb::head;
 
         rec.request_id = request_id;
@@ -211,11 +218,13 @@ asio::awaitable<void> run_session(tcp::socket socket, server::worker& w, const s
             rec.attempts = ex.attempts;
             rec.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
             w.access_log().write(rec);
+            w.metrics().request_done(rec.route, rec.status, rec.duration_ms / 1000.0, rec.bytes_in, rec.bytes_out);
             if (close || !keep_alive || w.draining()) break;
             continue;
         }
         rec.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
         w.access_log().write(rec);
+        w.metrics().request_done(rec.route, rec.status, rec.duration_ms / 1000.0, rec.bytes_in, rec.bytes_out);
         if (close || !keep_alive || w.draining()) break;
     }
 
@@ -228,7 +237,7 @@ asio::awaitable<void> run_session(tcp::socket socket, server::worker& w, const s
 
 void start_session(tcp::socket socket, server::worker& w, const std::string& listener_name) {
     w.session_started();
-    asio::co_spawn(w.ioc(), run_session(std::move(socket), w, listener_name),
+    asio::co_spawn(w.ioc(), run_session(std::move(socket), w, std::string(listener_name)),
                    [&w](std::exception_ptr) { w.session_ended(); });
 }
 

@@ -24,29 +24,55 @@ tcp::endpoint resolve_listen_address(const config::endpoint& e) {
 
 }  // namespace
 
-server::server(const config::store& store, const common::access_log& log) : store_(store), log_(log) {}
+server::server(const config::store& store, const common::access_log& log, metrics::registry& metrics)
+    : store_(store), log_(log), metrics_(metrics) {}
 
 server::~server() {
     stop();
     join();
 }
 
+bound_listener server::bind(const config::listener& l) {
+    tcp::endpoint ep = resolve_listen_address(l.listen);
+    for (auto& w : workers_) {
+        const auto actual = w->listen(l.name, ep);
+        ep.port(actual.port());  // port 0: the first bind picks, the others follow
+    }
+    listening_[l.name] = l.listen.to_string();
+    const bool v6 = ep.address().is_v6();
+    return {l.name, (v6 ? "[" : "") + ep.address().to_string() + (v6 ? "]:" : ":") + std::to_string(ep.port())};
+}
+
 std::vector<bound_listener> server::start(const config::config& cfg) {
     const unsigned n = cfg.server.workers == 0 ? 1 : cfg.server.workers;
-    for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<worker>(i, store_, log_));
+    for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<worker>(i, store_, log_, metrics_));
     std::vector<bound_listener> bound;
-    for (const auto& l : cfg.listeners) {
-        tcp::endpoint ep = resolve_listen_address(l.listen);
-        for (auto& w : workers_) {
-            const auto actual = w->listen(l.name, ep);
-            ep.port(actual.port());  // port 0: the first bind picks, the others follow
-        }
-        const bool v6 = ep.address().is_v6();
-        bound.push_back({l.name, (v6 ? "[" : "") + ep.address().to_string() + (v6 ? "]:" : ":") +
-                                     std::to_string(ep.port())});
-    }
+    for (const auto& l : cfg.listeners) bound.push_back(bind(l));
     for (auto& w : workers_) w->start();
     return bound;
+}
+
+std::vector<std::string> server::apply_listeners(const config::config& cfg) {
+    std::vector<std::string> changes;
+    std::map<std::string, std::string> wanted;
+    for (const auto& l : cfg.listeners) wanted[l.name] = l.listen.to_string();
+    // Close what is gone or moved first, so a moved listener can take over an address.
+    for (auto it = listening_.begin(); it != listening_.end();) {
+        auto w = wanted.find(it->first);
+        if (w != wanted.end() && w->second == it->second) {
+            ++it;
+            continue;
+        }
+        for (auto& wk : workers_) wk->unlisten(it->first);
+        changes.push_back("listener \"" + it->first + "\" on " + it->second + " closed");
+        it = listening_.erase(it);
+    }
+    for (const auto& l : cfg.listeners) {
+        if (listening_.count(l.name)) continue;
+        const auto b = bind(l);
+        changes.push_back("listener \"" + b.name + "\" on " + b.address);
+    }
+    return changes;
 }
 
 void server::drain(std::function<void()> on_drained) {

@@ -4,8 +4,10 @@
 
 #include "common/access_log.hpp"
 #include "config/store.hpp"
+#include "metrics/metrics.hpp"
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,12 +23,17 @@ struct bound_listener {
 
 class server {
 public:
-    server(const config::store& store, const common::access_log& log);
+    server(const config::store& store, const common::access_log& log, metrics::registry& metrics);
     ~server();
 
     // Creates cfg.server.workers workers, binds cfg.listeners and starts the threads.
     // Throws std::system_error when a listener cannot be bound.
     std::vector<bound_listener> start(const config::config& cfg);
+
+    // Opens listeners new in `cfg`, closes those gone, re-binds those whose address changed;
+    // established connections are never touched. Returns what changed, for the log.
+    // Throws std::system_error when a new listener cannot be bound (nothing else changes then).
+    std::vector<std::string> apply_listeners(const config::config& cfg);
 
     // Stops accepting and lets in-flight requests finish; `on_drained` runs (on some worker's
     // thread) once every worker is idle.
@@ -36,8 +43,12 @@ public:
 
 private:
     const config::store& store_;
+    bound_listener bind(const config::listener& l);
+
     const common::access_log& log_;
+    metrics::registry& metrics_;
     std::vector<std::unique_ptr<worker>> workers_;
+    std::map<std::string, std::string> listening_;  // listener name -> configured address
 };
 
 }  // namespace sluice::server

@@ -9,8 +9,8 @@ namespace sluice::server {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-worker::worker(unsigned index, const config::store& store, const common::access_log& log)
-    : index_(index), snapshot_(store), log_(log), pool_(ioc_), sweep_timer_(ioc_) {}
+worker::worker(unsigned index, const config::store& store, const common::access_log& log, metrics::registry& metrics)
+    : index_(index), snapshot_(store), log_(log), metrics_(metrics, index), pool_(ioc_), sweep_timer_(ioc_) {}
 
 worker::~worker() {
     stop();
@@ -18,7 +18,7 @@ worker::~worker() {
 }
 
 tcp::endpoint worker::listen(const std::string& listener_name, const tcp::endpoint& ep) {
-    auto entry = std::make_unique<acceptor_entry>(acceptor_entry{listener_name, tcp::acceptor(ioc_)});
+    auto entry = std::make_shared<acceptor_entry>(acceptor_entry{listener_name, tcp::acceptor(ioc_)});
     auto& a = entry->acceptor;
     a.open(ep.protocol());
     a.set_option(asio::socket_base::reuse_address(true));
@@ -28,20 +28,42 @@ tcp::endpoint worker::listen(const std::string& listener_name, const tcp::endpoi
     a.bind(ep);
     a.listen(asio::socket_base::max_listen_connections);
     const auto bound = a.local_endpoint();
-    acceptors_.push_back(std::move(entry));
+    if (!started_) {
+        acceptors_.push_back(std::move(entry));
+    } else {
+        // Added by a reload while running: hand it to the worker's thread.
+        asio::post(ioc_, [this, entry]() {
+            acceptors_.push_back(entry);
+            if (!draining_) accept_loop(entry);
+        });
+    }
     return bound;
 }
 
-void worker::accept_loop(acceptor_entry& a) {
-    a.acceptor.async_accept([this, &a](boost::system::error_code ec, tcp::socket socket) {
-        if (ec == asio::error::operation_aborted || !a.acceptor.is_open()) return;
+void worker::unlisten(const std::string& listener_name) {
+    asio::post(ioc_, [this, listener_name] {
+        std::erase_if(acceptors_, [&](const std::shared_ptr<acceptor_entry>& a) {
+            if (a->name != listener_name) return false;
+            boost::system::error_code ec;
+            a->acceptor.close(ec);
+            return true;
+        });
+    });
+}
+
+void worker::accept_loop(std::shared_ptr<acceptor_entry> a) {
+    auto& acceptor = a->acceptor;
+    acceptor.async_accept([this, a = std::move(a)](boost::system::error_code ec, tcp::socket socket) {
+        if (ec == asio::error::operation_aborted || !a->acceptor.is_open()) return;
         if (!ec) {
-            http::start_session(std::move(socket), *this, a.name);
+            http::start_session(std::move(socket), *this, a->name);
         } else if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space) {
             // Out of file descriptors: back off briefly instead of spinning.
-            spdlog::warn("worker {}: accept on {}: {}", index_, a.name, ec.message());
+            spdlog::warn("worker {}: accept on {}: {}", index_, a->name, ec.message());
             auto t = std::make_shared<asio::steady_timer>(ioc_, std::chrono::milliseconds(50));
-            t->async_wait([this, &a, t](boost::system::error_code) { if (!draining_) accept_loop(a); });
+            t->async_wait([this, a, t](boost::system::error_code) {
+                if (!draining_ && a->acceptor.is_open()) accept_loop(a);
+            });
             return;
         }
         accept_loop(a);
@@ -53,12 +75,14 @@ void worker::schedule_sweep() {
     sweep_timer_.async_wait([this](boost::system::error_code ec) {
         if (ec) return;
         pool_.sweep();
+        metrics_.idle_upstream_connections(pool_.idle_count());
         schedule_sweep();
     });
 }
 
 void worker::start() {
-    for (auto& a : acceptors_) accept_loop(*a);
+    started_ = true;
+    for (auto& a : acceptors_) accept_loop(a);
     schedule_sweep();
     thread_ = std::thread([this] { ioc_.run(); });
 }

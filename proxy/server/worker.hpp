@@ -6,6 +6,7 @@
 #include "common/access_log.hpp"
 #include "config/store.hpp"
 #include "lb/round_robin.hpp"
+#include "metrics/metrics.hpp"
 #include "upstream/pool.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -24,14 +25,16 @@ namespace sluice::server {
 
 class worker {
 public:
-    worker(unsigned index, const config::store& store, const common::access_log& log);
+    worker(unsigned index, const config::store& store, const common::access_log& log, metrics::registry& metrics);
     ~worker();
     worker(const worker&) = delete;
     worker& operator=(const worker&) = delete;
 
     // Opens an acceptor on `ep` with SO_REUSEPORT; returns the bound endpoint (port 0 resolved).
-    // Call before start().
+    // Safe from any thread: accepting starts on the worker's thread.
     boost::asio::ip::tcp::endpoint listen(const std::string& listener_name, const boost::asio::ip::tcp::endpoint& ep);
+    // Closes the named listener's acceptor (established connections are untouched).
+    void unlisten(const std::string& listener_name);
 
     void start();  // runs the io_context on a new thread
     // Stops accepting, closes idle keep-alive connections, lets in-flight requests finish;
@@ -45,6 +48,7 @@ public:
     const config::snapshot& snapshot() { return snapshot_.get(); }
     upstream::pool& pool() { return pool_; }
     const common::access_log& access_log() const { return log_; }
+    metrics::worker_metrics& metrics() { return metrics_; }
     lb::round_robin& balancer(const config::config& cfg, std::size_t upstream_index);
     bool draining() const { return draining_; }
     unsigned index() const { return index_; }
@@ -61,21 +65,23 @@ private:
         std::string name;
         boost::asio::ip::tcp::acceptor acceptor;
     };
-    void accept_loop(acceptor_entry& a);
+    void accept_loop(std::shared_ptr<acceptor_entry> a);
     void schedule_sweep();
 
     unsigned index_;
     boost::asio::io_context ioc_{1};
     config::cached_snapshot snapshot_;
     const common::access_log& log_;
+    metrics::worker_metrics metrics_;
     upstream::pool pool_;
-    std::vector<std::unique_ptr<acceptor_entry>> acceptors_;
+    std::vector<std::shared_ptr<acceptor_entry>> acceptors_;
     boost::asio::steady_timer sweep_timer_;
     std::uint64_t balancer_generation_ = 0;
     std::vector<lb::round_robin> balancers_;
     std::size_t sessions_ = 0;
     std::unordered_set<boost::asio::ip::tcp::socket*> idle_;
     bool draining_ = false;
+    bool started_ = false;
     std::function<void()> on_idle_;
     std::thread thread_;
 };

@@ -1,5 +1,7 @@
 #include "upstream/server_state.hpp"
 
+#include "config/config.hpp"
+
 namespace sluice::upstream {
 
 std::shared_ptr<server_state> state_registry::get(const std::string& upstream, const std::string& address) {
@@ -14,6 +16,12 @@ std::shared_ptr<server_state> state_registry::get(const std::string& upstream, c
 void state_registry::collect() {
     std::lock_guard lock(mutex_);
     std::erase_if(states_, [](const auto& kv) { return kv.second.expired(); });
+}
+
+void attach_states(config::config& cfg, state_registry& registry) {
+    registry.collect();
+    for (auto& u : cfg.upstreams)
+        for (auto& s : u.servers) s.state = registry.get(u.name, s.address.to_string());
 }
 
 }  // namespace sluice::upstream

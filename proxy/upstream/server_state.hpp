@@ -15,6 +15,10 @@
 #include <string>
 #include <utility>
 
+namespace sluice::config {
+struct config;
+}
+
 namespace sluice::upstream {
 
 struct server_state {
@@ -38,5 +42,8 @@ private:
     std::mutex mutex_;
     std::map<std::pair<std::string, std::string>, std::weak_ptr<server_state>> states_;
 };
+
+// Gives every server of `cfg` its shared state (existing for servers that stay).
+void attach_states(config::config& cfg, state_registry& registry);
 
 }  // namespace sluice::upstream
