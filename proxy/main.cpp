@@ -112,6 +112,9 @@ int main(int argc, char** argv) {
     const auto cfg = p.store.current();
 
     asio::io_context main_ioc;
+    // Signal handlers go in before any listener is announced: a SIGHUP or SIGTERM sent as soon
+    // as the port is known must reach them, not the default action.
+    asio::signal_set signals(main_ioc, SIGHUP, SIGTERM, SIGINT);
     server::server srv(p.store, *access_log, p.metrics);
     std::unique_ptr<admin::admin_server> admin;
     try {
@@ -127,7 +130,6 @@ int main(int argc, char** argv) {
     spdlog::info("sluice {} started: {} worker(s), config generation {}", SLUICE_VERSION, cfg->server.workers,
                  cfg->generation);
 
-    asio::signal_set signals(main_ioc, SIGHUP, SIGTERM, SIGINT);
     asio::steady_timer drain_timer(main_ioc);
     int exit_code = 0;
 

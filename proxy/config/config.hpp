@@ -46,9 +46,22 @@ struct admin_settings {
     std::optional<endpoint> listen;  // absent: no admin listener
 };
 
+// One certificate chain and key (PEM files); `names` are the SNI names it serves ("*.x.com"
+// wildcards allowed). The first certificate of a listener is the default.
+struct tls_certificate {
+    std::vector<std::string> names;
+    std::string cert;
+    std::string key;
+};
+
+struct tls_settings {
+    std::vector<tls_certificate> certs;
+};
+
 struct listener {
     std::string name;
     endpoint listen;
+    std::optional<tls_settings> tls;  // TLS termination when present
 };
 
 // round_robin: smooth weighted (nginx). consistent_hash: ketama ring on hash_key (lb/ketama).
@@ -117,7 +130,7 @@ struct upstream_server {
     std::uint32_t weight = 1;  // 1..1000
     // Shared runtime state (health, ejection, breaker), attached when the snapshot is published
     // (config::attach_state); null in a snapshot that was only loaded, e.g. by `sluice -t`.
-    std::shared_ptr<upstream::server_state> state;
+    std::shared_ptr<sluice::upstream::server_state> state;
 };
 
 // Per-server circuit breaker (breaker::circuit_breaker) and per-upstream concurrency caps
@@ -228,6 +241,7 @@ struct route {
     std::vector<std::string> remove_headers;    // request headers removed before forwarding
     header_list set_response_headers;
     std::vector<std::string> remove_response_headers;
+    bool websocket = false;          // Upgrade: websocket is forwarded and the connection tunnelled
     std::size_t upstream_index = 0;  // index into config::upstreams (resolved by the loader)
     std::string rate_limit;              // policy name; empty: not limited
     std::size_t rate_limit_index = 0;    // index into config::rate_limits when rate_limit is set

@@ -8,6 +8,7 @@
 #include <toml++/toml.h>
 
 #include <arpa/inet.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -314,6 +315,7 @@ private:
     config cfg_;
     std::map<std::string, std::size_t, std::less<>> upstream_by_name_;
     std::map<std::string, std::size_t, std::less<>> listener_by_name_;
+    std::map<std::string, std::size_t, std::less<>> rate_limit_by_name_;
     // Addresses bound so far (listeners and admin), with who binds them; port 0 is never a clash.
     std::vector<std::pair<endpoint, std::string>> bound_;
 
@@ -558,7 +560,7 @@ private:
     // --- sections ---
 
     void document(const toml::table& root) {
-        check_keys(root, {"server", "admin", "listener", "upstream", "route"}, {"rate_limit", "cache", "redis"},
+        check_keys(root, {"server", "admin", "listener", "upstream", "route", "rate_limit", "redis"}, {"cache"},
                    "", "");
         if (const toml::node* n = root.get("server")) {
             if (const auto* t = n->as_table()) {
@@ -577,6 +579,9 @@ private:
         each_table(root, "listener", [this](const toml::table& t, std::size_t i) { listener_entry(t, i); });
         // Upstreams before routes so that routes can resolve upstream names.
         each_table(root, "upstream", [this](const toml::table& t, std::size_t i) { upstream_entry(t, i); });
+        // [redis] and the rate-limit policies before routes, which name policies.
+        redis_section(root);
+        rate_limit_section(root);
         each_table(root, "route", [this](const toml::table& t, std::size_t i) { route_entry(t, i); });
 
         const toml::node* listeners = root.get("listener");
@@ -665,7 +670,7 @@ private:
         } else {
             error(t, ctx + ": missing required key \"name\"");
         }
-        check_keys(t, {"name", "listen"}, {"tls"}, ctx, ctx);
+        check_keys(t, {"name", "listen", "tls"}, {}, ctx, ctx);
         if (named && !listener_by_name_.emplace(l.name, cfg_.listeners.size()).second) {
             error(*name_node, "duplicate listener name " + quote(l.name));
         }
@@ -677,7 +682,72 @@ private:
         } else {
             error(t, ctx + ": missing required key \"listen\"");
         }
+        if (const auto* n = t.get("tls")) {
+            if (const auto* tt = read_table(*n, ctx, "tls")) l.tls = tls_table(*tt, ctx);
+        }
         cfg_.listeners.push_back(std::move(l));
+    }
+
+    // A PEM file named in the config must be readable now, so `sluice -t` catches it.
+    std::optional<std::string> read_pem_path(const toml::node& n, const std::string& ctx, std::string_view key) {
+        auto path = read_string(n, ctx, key);
+        if (!path) return std::nullopt;
+        if (::access(path->c_str(), R_OK) != 0) {
+            error(n, at(ctx, key) + "cannot read " + quote(*path) + ": " + std::strerror(errno));
+            return std::nullopt;
+        }
+        return path;
+    }
+
+    // tls = { cert, key } or tls = { certs = [{ names = [...], cert, key }, ...] } (or both: the
+    // cert/key pair is then the default, first).
+    std::optional<tls_settings> tls_table(const toml::table& t, const std::string& ctx) {
+        check_keys(t, {"cert", "key", "certs"}, {}, ctx + " tls", ctx);
+        tls_settings tls;
+        auto one = [&](const toml::table& c, const std::string& cctx, bool with_names) {
+            tls_certificate cert;
+            if (const auto* n = c.get("cert")) {
+                if (auto p = read_pem_path(*n, cctx, "cert")) cert.cert = *p;
+            } else {
+                error(c, cctx + ": missing required key \"cert\"");
+            }
+            if (const auto* n = c.get("key")) {
+                if (auto p = read_pem_path(*n, cctx, "key")) cert.key = *p;
+            } else {
+                error(c, cctx + ": missing required key \"key\"");
+            }
+            if (with_names) {
+                if (const auto* n = c.get("names")) {
+                    if (const auto* arr = n->as_array()) {
+                        for (const auto& e : *arr)
+                            if (auto name = read_string(e, cctx, "names")) cert.names.push_back(lower(*name));
+                    } else {
+                        error(*n, at(cctx, "names") + "expected an array of names, got " + type_name(*n));
+                    }
+                }
+            }
+            return cert;
+        };
+        if (t.contains("cert") || t.contains("key")) tls.certs.push_back(one(t, ctx + " tls", false));
+        if (const auto* n = t.get("certs")) {
+            if (const auto* arr = n->as_array()) {
+                std::size_t i = 0;
+                for (const auto& e : *arr) {
+                    const std::string cctx = ctx + " tls.certs[" + std::to_string(i++) + "]";
+                    if (const auto* ct = read_table(e, cctx, "")) {
+                        check_keys(*ct, {"names", "cert", "key"}, {}, cctx, cctx);
+                        tls.certs.push_back(one(*ct, cctx, true));
+                    }
+                }
+            } else {
+                error(*n, at(ctx, "tls.certs") + "expected an array of tables, got " + type_name(*n));
+            }
+        }
+        if (tls.certs.empty()) {
+            error(t, ctx + ": tls needs cert and key, or certs");
+            return std::nullopt;
+        }
+        return tls;
     }
 
     void upstream_entry(const toml::table& t, std::size_t index) {
@@ -694,23 +764,39 @@ private:
         } else {
             error(t, ctx + ": missing required key \"name\"");
         }
-        check_keys(t, {"name", "balance", "servers", "timeouts", "keepalive"},
-                   {"hash_key", "health_check", "circuit_breaker", "retries"}, ctx, ctx);
+        check_keys(t,
+                   {"name", "balance", "servers", "timeouts", "keepalive", "hash_key", "hash_balance_factor",
+                    "health_check", "outlier", "retries", "circuit_breaker"},
+                   {}, ctx, ctx);
         if (named && !upstream_by_name_.emplace(u.name, cfg_.upstreams.size()).second) {
             error(*name_node, "duplicate upstream name " + quote(u.name));
         }
 
+        bool balance_ok = true;
         if (const auto* n = t.get("balance")) {
+            balance_ok = false;
             if (auto b = read_string(*n, ctx, "balance")) {
-                if (*b == "round_robin") {
-                    u.balance = balance_kind::round_robin;
-                } else if (*b == "consistent_hash" || *b == "least_request" || *b == "random_two") {
-                    error(*n, ctx + ": balance " + quote(*b) + " is not supported yet");
-                } else {
-                    error(*n, ctx + ": unknown balance " + quote(*b) + " (use \"round_robin\")");
+                static constexpr std::pair<std::string_view, balance_kind> kinds[] = {
+                    {"round_robin", balance_kind::round_robin},
+                    {"consistent_hash", balance_kind::consistent_hash},
+                    {"least_request", balance_kind::least_request},
+                    {"random_two", balance_kind::random_two},
+                    {"random", balance_kind::random},
+                };
+                for (const auto& [name, kind] : kinds) {
+                    if (*b == name) {
+                        u.balance = kind;
+                        balance_ok = true;
+                    }
+                }
+                if (!balance_ok) {
+                    error(*n, ctx + ": unknown balance " + quote(*b) +
+                                  " (use \"round_robin\", \"consistent_hash\", \"least_request\", \"random_two\" or "
+                                  "\"random\")");
                 }
             }
         }
+        upstream_hashing(t, ctx, u, balance_ok);
 
         if (const auto* n = t.get("servers")) {
             upstream_servers(*n, ctx, u);
@@ -742,6 +828,26 @@ private:
         if (const auto* n = t.get("keepalive")) {
             if (auto v = read_int(*n, ctx, "keepalive", 0, 10'000)) {
                 u.keepalive = static_cast<std::uint32_t>(*v);
+            }
+        }
+        if (const auto* n = t.get("health_check")) {
+            if (const auto* ht = read_table(*n, ctx, "health_check")) {
+                u.health_check = health_check_table(*ht, ctx);
+            }
+        }
+        if (const auto* n = t.get("outlier")) {
+            if (const auto* ot = read_table(*n, ctx, "outlier")) {
+                outlier_table(*ot, ctx, u.outlier);
+            }
+        }
+        if (const auto* n = t.get("retries")) {
+            if (const auto* rt = read_table(*n, ctx, "retries")) {
+                retries_table(*rt, ctx, u.retries);
+            }
+        }
+        if (const auto* n = t.get("circuit_breaker")) {
+            if (const auto* ct = read_table(*n, ctx, "circuit_breaker")) {
+                u.circuit_breaker = circuit_breaker_table(*ct, ctx);
             }
         }
         cfg_.upstreams.push_back(std::move(u));
@@ -800,6 +906,612 @@ private:
         }
     }
 
+    // --- [[upstream]] balancing, health checks, outlier ejection, retries ---
+
+    // hash_key and hash_balance_factor: both only mean something for consistent_hash.
+    void upstream_hashing(const toml::table& t, const std::string& ctx, upstream& u, bool balance_ok) {
+        const bool hashing = u.balance == balance_kind::consistent_hash;
+        for (const std::string_view key : {"hash_key", "hash_balance_factor"}) {
+            if (balance_ok && !hashing && t.contains(key)) {
+                error(t.find(key)->first,
+                      ctx + ": " + std::string(key) + " is only used with balance = \"consistent_hash\"");
+            }
+        }
+        if (const auto* n = t.get("hash_key")) {
+            if (auto text = read_string(*n, ctx, "hash_key")) {
+                if (auto spec = parse_hash_key(*text)) {
+                    u.hash_key = std::move(*spec);
+                } else {
+                    error(*n, at(ctx, "hash_key") + "bad key " + quote(*text) +
+                                  " (use \"client_ip\", \"header:NAME\", \"cookie:NAME\", \"path\" or \"query:NAME\")");
+                }
+            }
+        }
+        if (const auto* n = t.get("hash_balance_factor")) {
+            double factor = 0;
+            if (const auto* f = n->as_floating_point()) {
+                factor = f->get();
+            } else if (const auto* i = n->as_integer()) {
+                factor = static_cast<double>(i->get());
+            } else {
+                error(*n, at(ctx, "hash_balance_factor") + "expected a number such as 1.25, got " + type_name(*n));
+                return;
+            }
+            if (!(factor > 1.0 && factor <= 100.0)) {
+                std::ostringstream shown;
+                shown << factor;
+                error(*n, at(ctx, "hash_balance_factor") + shown.str() +
+                              " is out of range (must be greater than 1 and at most 100, e.g. 1.25)");
+                return;
+            }
+            u.hash_balance_factor = factor;
+        }
+    }
+
+    // "client_ip" | "path" | "header:NAME" | "cookie:NAME" | "query:NAME".
+    static std::optional<hash_key_spec> parse_hash_key(std::string_view text) {
+        using source = hash_key_spec::source;
+        if (text == "client_ip") return hash_key_spec{source::client_ip, {}};
+        if (text == "path") return hash_key_spec{source::path, {}};
+        const auto colon = text.find(':');
+        if (colon == std::string_view::npos) return std::nullopt;
+        const std::string_view kind = text.substr(0, colon);
+        const std::string_view name = text.substr(colon + 1);
+        if (kind == "header" && is_token(name)) return hash_key_spec{source::header, std::string(name)};
+        if (kind == "cookie" && is_token(name)) return hash_key_spec{source::cookie, std::string(name)};
+        if (kind == "query" && !name.empty() && !has_control_char(name) &&
+            name.find_first_of("&=# ") == std::string_view::npos) {
+            return hash_key_spec{source::query, std::string(name)};
+        }
+        return std::nullopt;
+    }
+
+    std::optional<std::uint32_t> read_count(const toml::node& n, const std::string& ctx, const std::string& key,
+                                            std::int64_t min, std::int64_t max) {
+        auto v = read_int(n, ctx, key, min, max);
+        if (!v) return std::nullopt;
+        return static_cast<std::uint32_t>(*v);
+    }
+
+    health_check_settings health_check_table(const toml::table& t, const std::string& ctx) {
+        check_keys(t, {"path", "interval", "timeout", "unhealthy", "healthy", "expected"}, {}, ctx + " health_check",
+                   ctx);
+        health_check_settings h;
+        if (const auto* n = t.get("path")) {
+            if (auto p = read_string(*n, ctx, "health_check.path")) {
+                if (!p->starts_with('/') || has_control_char(*p) || p->find(' ') != std::string::npos) {
+                    error(*n, at(ctx, "health_check.path") + quote(*p) +
+                                  " must start with \"/\" and contain no spaces or control characters");
+                } else {
+                    h.path = *p;
+                }
+            }
+        }
+        if (const auto* n = t.get("interval")) {
+            if (auto d = read_duration(*n, ctx, "health_check.interval", false)) h.interval = *d;
+        }
+        if (const auto* n = t.get("timeout")) {
+            if (auto d = read_duration(*n, ctx, "health_check.timeout", false)) {
+                if (*d > h.interval) {
+                    error(*n, at(ctx, "health_check.timeout") + std::to_string(d->count()) +
+                                  "ms must not exceed interval (" + std::to_string(h.interval.count()) + "ms)");
+                } else {
+                    h.timeout = *d;
+                }
+            }
+        } else if (h.timeout > h.interval) {
+            h.timeout = h.interval;  // a short interval shortens the default timeout with it
+        }
+        if (const auto* n = t.get("unhealthy")) {
+            if (auto v = read_count(*n, ctx, "health_check.unhealthy", 1, 100)) h.unhealthy = *v;
+        }
+        if (const auto* n = t.get("healthy")) {
+            if (auto v = read_count(*n, ctx, "health_check.healthy", 1, 100)) h.healthy = *v;
+        }
+        if (const auto* n = t.get("expected")) {
+            if (auto e = status_ranges(*n, ctx, "health_check.expected")) h.expected = std::move(*e);
+        }
+        return h;
+    }
+
+    // 200, "200", "200-399", or an array of those.
+    std::optional<std::vector<status_range>> status_ranges(const toml::node& n, const std::string& ctx,
+                                                           std::string_view key) {
+        std::vector<status_range> out;
+        bool ok = true;
+        auto bad = [&](const toml::node& e, const std::string& shown) {
+            error(e, at(ctx, key) + "bad status or range " + shown +
+                         " (use a status 100..599 or a range such as \"200-399\", or an array of them)");
+            ok = false;
+        };
+        auto one = [&](const toml::node& e) {
+            if (const auto* i = e.as_integer()) {
+                if (i->get() < 100 || i->get() > 599) return bad(e, std::to_string(i->get()));
+                const auto s = static_cast<std::uint16_t>(i->get());
+                out.push_back({s, s});
+                return;
+            }
+            const auto* str = e.as_string();
+            if (!str) {
+                error(e, at(ctx, key) + "expected a status or a range such as \"200-399\", got " + type_name(e));
+                ok = false;
+                return;
+            }
+            const std::string_view text = str->get();
+            auto status = [](std::string_view d) -> std::optional<std::uint16_t> {
+                if (d.size() != 3 || !std::all_of(d.begin(), d.end(), is_digit)) return std::nullopt;
+                const unsigned v = static_cast<unsigned>((d[0] - '0') * 100 + (d[1] - '0') * 10 + (d[2] - '0'));
+                if (v < 100 || v > 599) return std::nullopt;
+                return static_cast<std::uint16_t>(v);
+            };
+            const auto dash = text.find('-');
+            const auto first = status(text.substr(0, dash));
+            const auto last = dash == std::string_view::npos ? first : status(text.substr(dash + 1));
+            if (!first || !last || *first > *last) return bad(e, quote(text));
+            out.push_back({*first, *last});
+        };
+        if (const auto* arr = n.as_array()) {
+            if (arr->empty()) {
+                error(n, at(ctx, key) + "must not be an empty list");
+                return std::nullopt;
+            }
+            for (const toml::node& e : *arr) one(e);
+        } else {
+            one(n);
+        }
+        if (!ok) return std::nullopt;
+        return out;
+    }
+
+    void outlier_table(const toml::table& t, const std::string& ctx, outlier_settings& o) {
+        check_keys(t, {"consecutive_failures", "base_ejection", "max_ejection", "max_ejected_percent"}, {},
+                   ctx + " outlier", ctx);
+        if (const auto* n = t.get("consecutive_failures")) {
+            if (auto v = read_count(*n, ctx, "outlier.consecutive_failures", 0, 1000)) o.consecutive_failures = *v;
+        }
+        if (const auto* n = t.get("base_ejection")) {
+            if (auto d = read_duration(*n, ctx, "outlier.base_ejection", false)) o.base_ejection = *d;
+        }
+        const toml::node* max_node = t.get("max_ejection");
+        if (max_node) {
+            if (auto d = read_duration(*max_node, ctx, "outlier.max_ejection", false)) o.max_ejection = *d;
+        }
+        if (o.max_ejection < o.base_ejection) {
+            if (max_node) {
+                error(*max_node, at(ctx, "outlier.max_ejection") + std::to_string(o.max_ejection.count()) +
+                                     "ms is shorter than base_ejection (" + std::to_string(o.base_ejection.count()) +
+                                     "ms)");
+            } else {
+                o.max_ejection = o.base_ejection;  // only base given, longer than the default cap
+            }
+        }
+        if (const auto* n = t.get("max_ejected_percent")) {
+            if (auto v = read_count(*n, ctx, "outlier.max_ejected_percent", 0, 100)) o.max_ejected_percent = *v;
+        }
+    }
+
+    void retries_table(const toml::table& t, const std::string& ctx, retry_settings& r) {
+        check_keys(t, {"attempts", "on", "budget_percent"}, {}, ctx + " retries", ctx);
+        if (const auto* n = t.get("attempts")) {
+            if (auto v = read_count(*n, ctx, "retries.attempts", 1, 10)) r.attempts = *v;
+        }
+        if (const auto* n = t.get("budget_percent")) {
+            if (auto v = read_count(*n, ctx, "retries.budget_percent", 0, 100)) r.budget_percent = *v;
+        }
+        const auto* n = t.get("on");
+        if (!n) return;
+        const auto* arr = n->as_array();
+        if (!arr) {
+            error(*n, at(ctx, "retries.on") + "expected an array such as [\"connect-failure\", \"503\"], got " +
+                          type_name(*n));
+            return;
+        }
+        retry_settings on;
+        on.on_connect_failure = false;
+        for (const toml::node& e : *arr) {
+            std::string text;
+            if (const auto* i = e.as_integer()) {
+                text = std::to_string(i->get());
+            } else if (const auto* s = e.as_string()) {
+                text = s->get();
+            } else {
+                error(e, at(ctx, "retries.on") + "expected a string, got " + type_name(e));
+                continue;
+            }
+            if (text == "connect-failure") {
+                on.on_connect_failure = true;
+            } else if (text == "timeout") {
+                on.on_timeout = true;
+            } else if (text == "reset") {
+                on.on_reset = true;
+            } else if (text == "5xx") {
+                on.on_5xx = true;
+            } else if (text.size() == 3 && std::all_of(text.begin(), text.end(), is_digit) && text >= "400" &&
+                       text <= "599") {
+                const auto code = static_cast<std::uint16_t>(std::stoi(text));
+                if (std::find(on.on_status.begin(), on.on_status.end(), code) == on.on_status.end()) {
+                    on.on_status.push_back(code);
+                }
+            } else {
+                error(e, at(ctx, "retries.on") + "unknown condition " + quote(text) +
+                             " (use \"connect-failure\", \"timeout\", \"reset\", \"5xx\" or a status 400..599 such "
+                             "as \"503\")");
+            }
+        }
+        r.on_connect_failure = on.on_connect_failure;
+        r.on_timeout = on.on_timeout;
+        r.on_reset = on.on_reset;
+        r.on_5xx = on.on_5xx;
+        r.on_status = std::move(on.on_status);
+    }
+
+    // --- [redis], [rate_limit.NAME] and upstream circuit_breaker (limits/, breaker/) ---
+
+    void redis_section(const toml::table& root) {
+        const toml::node* n = root.get("redis");
+        if (!n) {
+            return;
+        }
+        const auto* t = n->as_table();
+        if (!t) {
+            error(*n, "\"redis\" must be a table ([redis]), got " + type_name(*n));
+            return;
+        }
+        const std::string ctx = "[redis]";
+        check_keys(*t, {"servers", "timeout", "pool_size"}, {}, ctx, ctx);
+        redis_settings r;
+        if (const auto* s = t->get("servers")) {
+            if (const auto* arr = s->as_array()) {
+                if (arr->empty()) {
+                    error(*s, at(ctx, "servers") + "at least one server is required");
+                }
+                for (std::size_t i = 0; i < arr->size(); ++i) {
+                    const toml::node& e = *arr->get(i);
+                    auto ep = read_address(e, ctx, "servers", "server address", false);
+                    if (!ep) {
+                        continue;
+                    }
+                    if (std::find(r.servers.begin(), r.servers.end(), *ep) != r.servers.end()) {
+                        error(e, ctx + ": server address " + quote(ep->to_string()) + " is listed twice");
+                        continue;
+                    }
+                    r.servers.push_back(std::move(*ep));
+                }
+            } else {
+                error(*s, at(ctx, "servers") + "expected an array such as [\"127.0.0.1:6379\"], got " + type_name(*s));
+            }
+        } else {
+            error(*t, ctx + ": missing required key \"servers\"");
+        }
+        if (const auto* v = t->get("timeout")) {
+            if (auto d = read_duration(*v, ctx, "timeout", false)) {
+                r.timeout = *d;
+            }
+        }
+        if (const auto* v = t->get("pool_size")) {
+            if (auto c = read_int(*v, ctx, "pool_size", 1, 1024)) {
+                r.pool_size = static_cast<std::uint32_t>(*c);
+            }
+        }
+        cfg_.redis = std::move(r);
+    }
+
+    // [rate_limit.NAME] tables; after [redis] (store = "redis" needs it), before routes (which name them).
+    void rate_limit_section(const toml::table& root) {
+        const toml::node* n = root.get("rate_limit");
+        if (!n) {
+            return;
+        }
+        const auto* t = n->as_table();
+        if (!t) {
+            error(*n, "\"rate_limit\" must be tables [rate_limit.NAME], got " + type_name(*n));
+            return;
+        }
+        for (auto&& [k, v] : *t) {
+            const std::string name(k.str());
+            const std::string ctx = "rate_limit " + quote(name);
+            const auto* pt = v.as_table();
+            if (!pt) {
+                error(k, "rate_limit: " + quote(name) + " must be a table [rate_limit.NAME] (a policy), got " +
+                             type_name(v));
+                continue;
+            }
+            const bool valid_name = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+                return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '_' || c == '-';
+            });
+            if (!valid_name) {
+                error(k, ctx + ": a policy name may use only letters, digits, \"_\" and \"-\"");
+                continue;
+            }
+            rate_limit_by_name_.emplace(name, cfg_.rate_limits.size());
+            cfg_.rate_limits.push_back(rate_limit_table(*pt, name, ctx));
+        }
+    }
+
+    rate_limit_policy rate_limit_table(const toml::table& t, const std::string& name, const std::string& ctx) {
+        check_keys(t, {"key", "limits", "burst", "store", "on_redis_error"}, {}, ctx, ctx);
+        rate_limit_policy p;
+        p.name = name;
+        if (const auto* n = t.get("key")) {
+            if (auto key = read_string(*n, ctx, "key")) {
+                if (*key == "client_ip") {
+                    p.key = rate_limit_key::client_ip;
+                } else if (*key == "route") {
+                    p.key = rate_limit_key::route;
+                } else if (key->starts_with("header:") && is_token(std::string_view(*key).substr(7))) {
+                    p.key = rate_limit_key::header;
+                    p.key_header = key->substr(7);
+                } else {
+                    error(*n, at(ctx, "key") + "unknown key " + quote(*key) +
+                                  " (use \"client_ip\", \"header:NAME\" or \"route\")");
+                }
+            }
+        }
+        if (const auto* n = t.get("limits")) {
+            rate_limit_limits(*n, ctx, p);
+        } else {
+            error(t, ctx + ": missing required key \"limits\" (e.g. limits = [\"10/second\", \"200/day\"])");
+        }
+        if (const auto* n = t.get("burst")) {
+            if (auto b = read_int(*n, ctx, "burst", 0, 1'000'000'000)) {
+                p.burst = static_cast<std::uint64_t>(*b);
+                check_burst_horizon(*n, ctx, p);
+            }
+        }
+        if (const auto* n = t.get("store")) {
+            if (auto s = read_string(*n, ctx, "store")) {
+                if (*s == "local") {
+                    p.store = rate_limit_store::local;
+                } else if (*s == "redis") {
+                    p.store = rate_limit_store::redis;
+                    if (!cfg_.redis) {
+                        error(*n, ctx + ": store \"redis\" requires a [redis] table with its servers");
+                    }
+                } else {
+                    error(*n, at(ctx, "store") + "unknown store " + quote(*s) + " (use \"local\" or \"redis\")");
+                }
+            }
+        }
+        if (const auto* n = t.get("on_redis_error")) {
+            if (auto s = read_string(*n, ctx, "on_redis_error")) {
+                if (*s == "allow" || *s == "deny") {
+                    p.allow_on_redis_error = *s == "allow";
+                } else {
+                    error(*n, at(ctx, "on_redis_error") + quote(*s) + " is not \"allow\" or \"deny\"");
+                }
+            }
+        }
+        return p;
+    }
+
+    void rate_limit_limits(const toml::node& n, const std::string& ctx, rate_limit_policy& p) {
+        const auto* arr = n.as_array();
+        if (!arr) {
+            error(n, at(ctx, "limits") + "expected an array such as [\"10/second\", \"200/day\"], got " + type_name(n));
+            return;
+        }
+        if (arr->empty()) {
+            error(n, at(ctx, "limits") + "at least one limit is required");
+            return;
+        }
+        constexpr std::size_t max_limits = 8;  // limits::max_limits
+        if (arr->size() > max_limits) {
+            error(*arr->get(max_limits), at(ctx, "limits") + "at most " + std::to_string(max_limits) +
+                                             " limits per policy");
+            return;
+        }
+        for (const toml::node& e : *arr) {
+            auto text = read_string(e, ctx, "limits");
+            if (!text) {
+                continue;
+            }
+            std::string why;
+            auto rule = parse_rate(*text, why);
+            if (!rule) {
+                error(e, at(ctx, "limits") + "bad limit " + quote(*text) + ": " + why);
+                continue;
+            }
+            const bool repeated = std::any_of(p.limits.begin(), p.limits.end(), [&](const rate_limit_rule& o) {
+                return o.count == rule->count && o.period_s == rule->period_s;
+            });
+            if (repeated) {
+                error(e, at(ctx, "limits") + quote(*text) + " is listed twice");
+                continue;
+            }
+            p.limits.push_back(std::move(*rule));
+        }
+    }
+
+    // A bucket of count + burst requests refilled over the period must span at most 100 years
+    // (limits::params saturates there).
+    void check_burst_horizon(const toml::node& n, const std::string& ctx, const rate_limit_policy& p) {
+        if (p.limits.empty() || p.burst == 0) {
+            return;
+        }
+        std::size_t shortest = 0;
+        for (std::size_t i = 1; i < p.limits.size(); ++i) {
+            if (p.limits[i].period_s < p.limits[shortest].period_s) {
+                shortest = i;
+            }
+        }
+        const rate_limit_rule& r = p.limits[shortest];
+        const unsigned __int128 span = static_cast<unsigned __int128>(r.count + p.burst) * r.period_s / r.count;
+        if (span > 100ull * 365 * 86'400) {
+            error(n, at(ctx, "burst") + std::to_string(p.burst) + " is too large for " + quote(r.name) +
+                         " (its bucket would take more than 100 years to refill)");
+        }
+    }
+
+    // "10/second", "10 per second", "5/10s", "100/2 minutes" -> count per whole seconds, with a
+    // canonical name ("10/second", "5/10s", "100/2m").
+    static std::optional<rate_limit_rule> parse_rate(std::string_view text, std::string& why) {
+        auto skip_spaces = [&] {
+            while (!text.empty() && text.front() == ' ') {
+                text.remove_prefix(1);
+            }
+        };
+        auto number = [&]() -> std::optional<std::uint64_t> {
+            std::uint64_t v = 0;
+            std::size_t i = 0;
+            for (; i < text.size() && is_digit(text[i]); ++i) {
+                if (v > 10'000'000'000ull) {
+                    return std::uint64_t{std::numeric_limits<std::uint64_t>::max()};
+                }
+                v = v * 10 + static_cast<unsigned>(text[i] - '0');
+            }
+            if (i == 0) {
+                return std::nullopt;
+            }
+            text.remove_prefix(i);
+            return v;
+        };
+        const std::string_view usage = " (use e.g. \"10/second\", \"50/hour\", \"200/day\", \"5/10s\")";
+        skip_spaces();
+        const auto count = number();
+        if (!count) {
+            why = "expected a count first" + std::string(usage);
+            return std::nullopt;
+        }
+        skip_spaces();
+        if (text.starts_with('/')) {
+            text.remove_prefix(1);
+        } else if (text.starts_with("per ")) {
+            text.remove_prefix(4);
+        } else {
+            why = "expected \"/\" or \" per \" after the count" + std::string(usage);
+            return std::nullopt;
+        }
+        skip_spaces();
+        const std::uint64_t multiple = number().value_or(1);
+        skip_spaces();
+        while (!text.empty() && text.back() == ' ') {
+            text.remove_suffix(1);
+        }
+        struct unit_word {
+            std::string_view word;
+            std::uint64_t seconds;
+        };
+        static constexpr unit_word words[] = {
+            {"s", 1},     {"sec", 1},     {"secs", 1},     {"second", 1}, {"seconds", 1},
+            {"m", 60},    {"min", 60},    {"mins", 60},    {"minute", 60}, {"minutes", 60},
+            {"h", 3600},  {"hr", 3600},   {"hour", 3600},  {"hours", 3600},
+            {"d", 86400}, {"day", 86400}, {"days", 86400},
+        };
+        std::uint64_t unit = 0;
+        for (const unit_word& w : words) {
+            if (w.word == text) {
+                unit = w.seconds;
+            }
+        }
+        if (unit == 0) {
+            if (text.starts_with("month") || text.starts_with("year") || text.starts_with("week")) {
+                why = "weeks, months and years are not units here: write days, e.g. \"1000/30d\"";
+            } else {
+                why = "unknown unit " + quote(text) + std::string(usage);
+            }
+            return std::nullopt;
+        }
+        if (*count == 0 || *count > 1'000'000'000) {
+            why = "the count must be 1..1000000000";
+            return std::nullopt;
+        }
+        if (multiple == 0 || multiple > 366 * 86'400 || multiple * unit > 366 * 86'400) {
+            why = "the period must be 1 second to 366 days";
+            return std::nullopt;
+        }
+        rate_limit_rule rule;
+        rule.count = *count;
+        rule.period_s = multiple * unit;
+        if (rule.count > 1'000'000 * rule.period_s) {
+            why = "more than 1000000 requests per second";
+            return std::nullopt;
+        }
+        static constexpr std::pair<std::uint64_t, std::string_view> names[] = {
+            {86400, "day"}, {3600, "hour"}, {60, "minute"}, {1, "second"}};
+        rule.name = std::to_string(rule.count) + "/";
+        for (const auto& [seconds, word] : names) {
+            if (unit == seconds) {
+                rule.name += multiple == 1 ? std::string(word) : std::to_string(multiple) + std::string(word.substr(0, 1));
+            }
+        }
+        return rule;
+    }
+
+    std::optional<circuit_breaker_settings> circuit_breaker_table(const toml::table& t, const std::string& ctx) {
+        const std::string pre = "circuit_breaker.";
+        check_keys(t,
+                   {"failure_threshold", "recovery_timeout", "half_open_requests", "max_connections", "max_pending",
+                    "on"},
+                   {}, ctx + " circuit_breaker", ctx);
+        circuit_breaker_settings c;
+        if (const auto* n = t.get("failure_threshold")) {
+            if (auto v = read_int(*n, ctx, pre + "failure_threshold", 1, 1'000'000)) {
+                c.failure_threshold = static_cast<std::uint32_t>(*v);
+            }
+        }
+        if (const auto* n = t.get("recovery_timeout")) {
+            if (auto d = read_duration(*n, ctx, pre + "recovery_timeout", false)) {
+                c.recovery_timeout = *d;
+            }
+        }
+        if (const auto* n = t.get("half_open_requests")) {
+            if (auto v = read_int(*n, ctx, pre + "half_open_requests", 1, 10'000)) {
+                c.half_open_requests = static_cast<std::uint32_t>(*v);
+            }
+        }
+        if (const auto* n = t.get("max_connections")) {
+            if (auto v = read_int(*n, ctx, pre + "max_connections", 1, 1'000'000)) {
+                c.max_connections = static_cast<std::uint32_t>(*v);
+            }
+        }
+        if (const auto* n = t.get("max_pending")) {
+            // 0: never wait for a connection (fail fast when none is free).
+            if (auto v = read_int(*n, ctx, pre + "max_pending", 0, 1'000'000)) {
+                c.max_pending = static_cast<std::uint32_t>(*v);
+            }
+        }
+        if (const auto* n = t.get("on")) {
+            const auto* arr = n->as_array();
+            if (!arr) {
+                error(*n, at(ctx, pre + "on") + "expected an array such as [\"connect-failure\", \"timeout\", \"5xx\"], got " +
+                              type_name(*n));
+                return c;
+            }
+            c.on_connect_failure = c.on_timeout = c.on_reset = c.on_5xx = false;
+            for (const toml::node& e : *arr) {
+                std::string text;
+                if (const auto* i = e.as_integer()) {
+                    text = std::to_string(i->get());
+                } else if (const auto* s = e.as_string()) {
+                    text = s->get();
+                } else {
+                    error(e, at(ctx, pre + "on") + "expected a string, got " + type_name(e));
+                    continue;
+                }
+                if (text == "connect-failure") {
+                    c.on_connect_failure = true;
+                } else if (text == "timeout") {
+                    c.on_timeout = true;
+                } else if (text == "reset") {
+                    c.on_reset = true;
+                } else if (text == "5xx") {
+                    c.on_5xx = true;
+                } else if (text.size() == 3 && std::all_of(text.begin(), text.end(), is_digit) && text >= "500" &&
+                           text <= "599") {
+                    const auto code = static_cast<std::uint16_t>(std::stoi(text));
+                    if (std::find(c.on_status.begin(), c.on_status.end(), code) == c.on_status.end()) {
+                        c.on_status.push_back(code);
+                    }
+                } else {
+                    error(e, at(ctx, pre + "on") + "unknown failure " + quote(text) +
+                                 " (use \"connect-failure\", \"timeout\", \"reset\", \"5xx\" or a status 500..599 "
+                                 "such as \"503\")");
+                }
+            }
+        }
+        return c;
+    }
+
     void route_entry(const toml::table& t, std::size_t index) {
         route r;
         r.name = "route[" + std::to_string(index) + "]";
@@ -812,15 +1524,17 @@ private:
         }
         check_keys(t,
                    {"name", "match", "upstream", "redirect", "direct_response", "rewrite_prefix", "set_headers",
-                    "remove_headers", "set_response_headers", "remove_response_headers", "cache", "websocket"},
-                   {"rate_limit", "lua"}, ctx, ctx);
+                    "remove_headers", "set_response_headers", "remove_response_headers", "cache", "websocket",
+                    "rate_limit"},
+                   {"lua"}, ctx, ctx);
 
-        for (const std::string_view flag : {"cache", "websocket"}) {
-            if (const auto* n = t.get(flag)) {
-                if (auto on = read_bool(*n, ctx, flag); on && *on) {
-                    error(t.find(flag)->first, ctx + ": " + quote(flag) + " is not supported yet");
-                }
+        if (const auto* n = t.get("cache")) {
+            if (auto on = read_bool(*n, ctx, "cache"); on && *on) {
+                error(t.find("cache")->first, ctx + ": " + quote("cache") + " is not supported yet");
             }
+        }
+        if (const auto* n = t.get("websocket")) {
+            if (auto on = read_bool(*n, ctx, "websocket")) r.websocket = *on;
         }
 
         if (const auto* n = t.get("match")) {
@@ -857,6 +1571,17 @@ private:
                     r.upstream_index = it->second;
                 } else {
                     error(*n, ctx + ": upstream " + quote(*name) + " is not defined");
+                }
+            }
+        }
+        if (const auto* n = t.get("rate_limit")) {
+            if (auto name = read_string(*n, ctx, "rate_limit")) {
+                if (auto it = rate_limit_by_name_.find(*name); it != rate_limit_by_name_.end()) {
+                    r.rate_limit = *name;
+                    r.rate_limit_index = it->second;
+                } else {
+                    error(*n, ctx + ": rate_limit " + quote(*name) + " is not defined (add a [rate_limit." + *name +
+                                  "] table)");
                 }
             }
         }

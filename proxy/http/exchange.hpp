@@ -5,10 +5,10 @@
 
 #include "config/config.hpp"
 #include "http/error.hpp"
+#include "http/stream.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 
@@ -23,11 +23,11 @@ class worker;
 
 namespace sluice::http {
 
-using downstream_stream = boost::beast::tcp_stream;
 using request_parser = boost::beast::http::request_parser<boost::beast::http::buffer_body>;
 
+template <class Stream>
 struct exchange {
-    downstream_stream& ds;
+    Stream& ds;
     boost::beast::flat_buffer& dbuf;
     request_parser& parser;
     server::worker& w;
@@ -37,6 +37,7 @@ struct exchange {
     std::string_view client_ip;
     std::string_view scheme;
     bool client_keep_alive = true;
+    bool websocket = false;  // a WebSocket upgrade on a route that allows it
 
     // Outcome, for the session and the access log.
     std::optional<error> err;       // set when the exchange failed
@@ -49,7 +50,12 @@ struct exchange {
     unsigned attempts = 0;
 };
 
-// Forwards the request to the route's upstream and relays the response, streaming both bodies.
-boost::asio::awaitable<void> proxy_pass(exchange& ex);
+// Forwards the request to the route's upstream and relays the response, streaming both bodies;
+// a WebSocket upgrade answered 101 becomes a byte tunnel until either side closes.
+template <class Stream>
+boost::asio::awaitable<void> proxy_pass(exchange<Stream>& ex);
+
+extern template boost::asio::awaitable<void> proxy_pass<plain_stream>(exchange<plain_stream>&);
+extern template boost::asio::awaitable<void> proxy_pass<tls_stream>(exchange<tls_stream>&);
 
 }  // namespace sluice::http

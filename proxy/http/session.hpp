@@ -4,15 +4,21 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include <memory>
 #include <string>
 
 namespace sluice::server {
 class worker;
-}
+class tls_bundle;
+}  // namespace sluice::server
 
 namespace sluice::http {
 
 // Spawns the session coroutine on the worker's io_context.
 void start_session(boost::asio::ip::tcp::socket socket, server::worker& w, const std::string& listener_name);
+
+// The same behind a TLS handshake (deadline: the config's header_timeout).
+void start_tls_session(boost::asio::ip::tcp::socket socket, server::worker& w, const std::string& listener_name,
+                       std::shared_ptr<server::tls_bundle> tls);
 
 }  // namespace sluice::http

@@ -5,21 +5,25 @@
 #include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <map>
+#include <mutex>
 #include <numeric>
 
 namespace sluice::lb {
 
-ketama::ketama(std::span<const server> servers, std::optional<double> balance_factor, std::uint64_t seed,
-               std::uint32_t points_per_weight)
-    : n_(servers.size()), factor_(balance_factor), rng_(seed), seen_(servers.size(), 0) {
-    std::vector<std::size_t> points(n_);
+namespace {
+
+std::shared_ptr<const ketama::ring> build_ring(std::span<const ketama::server> servers,
+                                               std::uint32_t points_per_weight) {
+    const std::size_t n = servers.size();
+    std::vector<std::size_t> points(n);
     std::size_t total = 0;
-    for (std::size_t i = 0; i < n_; ++i) {
+    for (std::size_t i = 0; i < n; ++i) {
         points[i] = std::size_t{points_per_weight} * std::max<std::uint32_t>(servers[i].weight, 1);
         total += points[i];
     }
-    if (total > max_points) {
-        const double scale = static_cast<double>(max_points) / static_cast<double>(total);
+    if (total > ketama::max_points) {
+        const double scale = static_cast<double>(ketama::max_points) / static_cast<double>(total);
         total = 0;
         for (auto& p : points) {
             p = std::max<std::size_t>(1, static_cast<std::size_t>(static_cast<double>(p) * scale));
@@ -27,41 +31,80 @@ ketama::ketama(std::span<const server> servers, std::optional<double> balance_fa
         }
     }
 
-    std::vector<std::pair<std::uint64_t, std::uint32_t>> ring;
-    ring.reserve(total);
-    for (std::size_t i = 0; i < n_; ++i) {
+    std::vector<std::pair<std::uint64_t, std::uint32_t>> points_list;
+    points_list.reserve(total);
+    for (std::size_t i = 0; i < n; ++i) {
         const std::string& a = servers[i].address;
         for (std::size_t k = 0; k < points[i]; ++k) {
-            ring.emplace_back(XXH3_64bits_withSeed(a.data(), a.size(), k), static_cast<std::uint32_t>(i));
+            points_list.emplace_back(XXH3_64bits_withSeed(a.data(), a.size(), k), static_cast<std::uint32_t>(i));
         }
     }
     // Ties (two points with one hash) are ordered by address, not by list position, so that the
     // ring does not depend on the order servers are written in.
-    std::sort(ring.begin(), ring.end(), [&](const auto& x, const auto& y) {
+    std::sort(points_list.begin(), points_list.end(), [&](const auto& x, const auto& y) {
         if (x.first != y.first) return x.first < y.first;
         return servers[x.second].address < servers[y.second].address;
     });
-    hashes_.reserve(ring.size());
-    owners_.reserve(ring.size());
-    for (const auto& [h, s] : ring) {
-        hashes_.push_back(h);
-        owners_.push_back(s);
+    auto r = std::make_shared<ketama::ring>();
+    r->hashes.reserve(points_list.size());
+    r->owners.reserve(points_list.size());
+    for (const auto& [h, s] : points_list) {
+        r->hashes.push_back(h);
+        r->owners.push_back(s);
     }
+    return r;
 }
 
+// Rings by server list, shared by the balancers of all workers. Taken when balancers are built
+// (start, reload), never on the request path.
+std::shared_ptr<const ketama::ring> shared_ring(std::span<const ketama::server> servers,
+                                                std::uint32_t points_per_weight) {
+    static std::mutex mutex;
+    static std::map<std::string, std::weak_ptr<const ketama::ring>> rings;
+
+    std::string key = std::to_string(points_per_weight);
+    for (const auto& s : servers) {
+        key += '\n';
+        key += s.address;
+        key += ' ';
+        key += std::to_string(s.weight);
+    }
+    std::lock_guard lock(mutex);
+    std::erase_if(rings, [](const auto& kv) { return kv.second.expired(); });
+    if (auto it = rings.find(key); it != rings.end()) {
+        if (auto r = it->second.lock()) return r;
+    }
+    auto r = build_ring(servers, points_per_weight);
+    rings[key] = r;
+    return r;
+}
+
+}  // namespace
+
+ketama::ketama(std::span<const server> servers, std::optional<double> balance_factor, std::uint64_t seed,
+               std::uint32_t points_per_weight)
+    : n_(servers.size()),
+      factor_(balance_factor),
+      ring_(shared_ring(servers, points_per_weight)),
+      rng_(seed),
+      seen_(servers.size(), 0) {}
+
 std::size_t ketama::first_point(std::uint64_t hash) const {
-    const auto it = std::lower_bound(hashes_.begin(), hashes_.end(), hash);
-    return it == hashes_.end() ? 0 : static_cast<std::size_t>(it - hashes_.begin());
+    const auto& hashes = ring_->hashes;
+    const auto it = std::lower_bound(hashes.begin(), hashes.end(), hash);
+    return it == hashes.end() ? 0 : static_cast<std::size_t>(it - hashes.begin());
 }
 
 std::size_t ketama::owner(std::uint64_t hash) const {
-    assert(!hashes_.empty());
-    return owners_[first_point(hash)];
+    assert(!ring_->hashes.empty());
+    return ring_->owners[first_point(hash)];
 }
 
 std::optional<std::size_t> ketama::pick(const pick_context& ctx) {
     assert(ctx.servers.size() == n_);
-    if (hashes_.empty() || ctx.servers.size() != n_) return std::nullopt;
+    const auto& hashes = ring_->hashes;
+    const auto& owners = ring_->owners;
+    if (hashes.empty() || ctx.servers.size() != n_) return std::nullopt;
 
     std::size_t candidates = 0;  // eligible servers not met yet on the walk
     std::size_t available = 0;
@@ -85,10 +128,10 @@ std::optional<std::size_t> ketama::pick(const pick_context& ctx) {
     std::fill(seen_.begin(), seen_.end(), 0);
     std::optional<std::size_t> fallback;
     const std::size_t start = first_point(hash);
-    for (std::size_t k = 0; k < hashes_.size() && candidates > 0; ++k) {
+    for (std::size_t k = 0; k < hashes.size() && candidates > 0; ++k) {
         std::size_t p = start + k;
-        if (p >= hashes_.size()) p -= hashes_.size();
-        const std::size_t s = owners_[p];
+        if (p >= hashes.size()) p -= hashes.size();
+        const std::size_t s = owners[p];
         if (seen_[s]) continue;
         seen_[s] = 1;
         if (!eligible(ctx, s)) continue;

@@ -56,6 +56,14 @@ registry::registry()
                                     .Name("sluice_upstream_idle_connections")
                                     .Help("Idle keep-alive connections in the upstream pools, by worker")
                                     .Register(*registry_)),
+      websocket_sessions_active(prometheus::BuildGauge()
+                                    .Name("sluice_websocket_sessions_active")
+                                    .Help("WebSocket (Upgrade) tunnels open")
+                                    .Register(*registry_)),
+      tls_handshake_failures(prometheus::BuildCounter()
+                                 .Name("sluice_tls_handshake_failures_total")
+                                 .Help("Failed or abandoned TLS handshakes by listener")
+                                 .Register(*registry_)),
       config_generation(prometheus::BuildGauge()
                             .Name("sluice_config_generation")
                             .Help("Generation number of the configuration in force")

@@ -45,6 +45,8 @@ public:
     prometheus::Family<prometheus::Counter>& connections_total;
     prometheus::Family<prometheus::Counter>& bytes_total;
     prometheus::Family<prometheus::Gauge>& upstream_idle_connections;
+    prometheus::Family<prometheus::Gauge>& websocket_sessions_active;
+    prometheus::Family<prometheus::Counter>& tls_handshake_failures;
     prometheus::Family<prometheus::Gauge>& config_generation;
     prometheus::Family<prometheus::Counter>& config_reloads_total;
 };
@@ -61,6 +63,10 @@ public:
     prometheus::Gauge& connections_active(std::string_view listener);
     void connection_opened(std::string_view listener);
     void idle_upstream_connections(std::size_t n);
+    prometheus::Gauge& websocket_sessions() { return r_.websocket_sessions_active.Add({}); }
+    void tls_handshake_failed(std::string_view listener) {
+        r_.tls_handshake_failures.Add({{"listener", std::string(listener)}}).Increment();
+    }
 
 private:
     struct route_series {

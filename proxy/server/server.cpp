@@ -1,5 +1,6 @@
 #include "server/server.hpp"
 
+#include "server/tls_context.hpp"
 #include "server/worker.hpp"
 
 #include <atomic>
@@ -33,9 +34,11 @@ server::~server() {
 }
 
 bound_listener server::bind(const config::listener& l) {
+    // TLS contexts are built before anything binds, so a bad certificate changes nothing.
     tcp::endpoint ep = resolve_listen_address(l.listen);
+    std::shared_ptr<tls_bundle> tls = l.tls ? std::make_shared<tls_bundle>(*l.tls) : nullptr;
     for (auto& w : workers_) {
-        const auto actual = w->listen(l.name, ep);
+        const auto actual = w->listen(l.name, ep, tls);
         ep.port(actual.port());  // port 0: the first bind picks, the others follow
     }
     listening_[l.name] = l.listen.to_string();
@@ -56,6 +59,13 @@ std::vector<std::string> server::apply_listeners(const config::config& cfg) {
     std::vector<std::string> changes;
     std::map<std::string, std::string> wanted;
     for (const auto& l : cfg.listeners) wanted[l.name] = l.listen.to_string();
+    // Certificates are read again for every TLS listener that stays (they may have been renewed).
+    std::vector<std::pair<std::string, std::shared_ptr<tls_bundle>>> tls_updates;
+    for (const auto& l : cfg.listeners) {
+        auto it = listening_.find(l.name);
+        if (it != listening_.end() && it->second == l.listen.to_string())
+            tls_updates.emplace_back(l.name, l.tls ? std::make_shared<tls_bundle>(*l.tls) : nullptr);
+    }
     // Close what is gone or moved first, so a moved listener can take over an address.
     for (auto it = listening_.begin(); it != listening_.end();) {
         auto w = wanted.find(it->first);
@@ -72,6 +82,8 @@ std::vector<std::string> server::apply_listeners(const config::config& cfg) {
         const auto b = bind(l);
         changes.push_back("listener \"" + b.name + "\" on " + b.address);
     }
+    for (auto& [name, tls] : tls_updates)
+        for (auto& w : workers_) w->set_tls(name, tls);
     return changes;
 }
 

@@ -17,8 +17,8 @@ worker::~worker() {
     join();
 }
 
-tcp::endpoint worker::listen(const std::string& listener_name, const tcp::endpoint& ep) {
-    auto entry = std::make_shared<acceptor_entry>(acceptor_entry{listener_name, tcp::acceptor(ioc_)});
+tcp::endpoint worker::listen(const std::string& listener_name, const tcp::endpoint& ep, std::shared_ptr<tls_bundle> tls) {
+    auto entry = std::make_shared<acceptor_entry>(acceptor_entry{listener_name, tcp::acceptor(ioc_), std::move(tls)});
     auto& a = entry->acceptor;
     a.open(ep.protocol());
     a.set_option(asio::socket_base::reuse_address(true));
@@ -40,6 +40,13 @@ tcp::endpoint worker::listen(const std::string& listener_name, const tcp::endpoi
     return bound;
 }
 
+void worker::set_tls(const std::string& listener_name, std::shared_ptr<tls_bundle> tls) {
+    asio::post(ioc_, [this, listener_name, tls = std::move(tls)] {
+        for (auto& a : acceptors_)
+            if (a->name == listener_name) a->tls = tls;
+    });
+}
+
 void worker::unlisten(const std::string& listener_name) {
     asio::post(ioc_, [this, listener_name] {
         std::erase_if(acceptors_, [&](const std::shared_ptr<acceptor_entry>& a) {
@@ -56,7 +63,8 @@ void worker::accept_loop(std::shared_ptr<acceptor_entry> a) {
     acceptor.async_accept([this, a = std::move(a)](boost::system::error_code ec, tcp::socket socket) {
         if (ec == asio::error::operation_aborted || !a->acceptor.is_open()) return;
         if (!ec) {
-            http::start_session(std::move(socket), *this, a->name);
+            if (a->tls) http::start_tls_session(std::move(socket), *this, a->name, a->tls);
+            else http::start_session(std::move(socket), *this, a->name);
         } else if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space) {
             // Out of file descriptors: back off briefly instead of spinning.
             spdlog::warn("worker {}: accept on {}: {}", index_, a->name, ec.message());

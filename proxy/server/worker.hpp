@@ -23,6 +23,8 @@
 
 namespace sluice::server {
 
+class tls_bundle;
+
 class worker {
 public:
     worker(unsigned index, const config::store& store, const common::access_log& log, metrics::registry& metrics);
@@ -32,7 +34,11 @@ public:
 
     // Opens an acceptor on `ep` with SO_REUSEPORT; returns the bound endpoint (port 0 resolved).
     // Safe from any thread: accepting starts on the worker's thread.
-    boost::asio::ip::tcp::endpoint listen(const std::string& listener_name, const boost::asio::ip::tcp::endpoint& ep);
+    boost::asio::ip::tcp::endpoint listen(const std::string& listener_name, const boost::asio::ip::tcp::endpoint& ep,
+                                          std::shared_ptr<tls_bundle> tls);
+    // Replaces the TLS contexts of a listener (certificates reloaded); null makes it plain.
+    // Connections already accepted keep the contexts they started with.
+    void set_tls(const std::string& listener_name, std::shared_ptr<tls_bundle> tls);
     // Closes the named listener's acceptor (established connections are untouched).
     void unlisten(const std::string& listener_name);
 
@@ -64,6 +70,7 @@ private:
     struct acceptor_entry {
         std::string name;
         boost::asio::ip::tcp::acceptor acceptor;
+        std::shared_ptr<tls_bundle> tls;
     };
     void accept_loop(std::shared_ptr<acceptor_entry> a);
     void schedule_sweep();

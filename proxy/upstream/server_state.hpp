@@ -7,6 +7,8 @@
 // Concurrency: plain flags and counters are atomics (read on every pick); the state machines
 // (outlier detection, circuit breaker) are guarded by `mutex`, taken once per request outcome.
 
+#include "upstream/outlier.hpp"
+
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -27,6 +29,7 @@ struct server_state {
     std::atomic<std::uint64_t> in_flight{0};        // requests in progress, all workers
 
     std::mutex mutex;  // guards the state machines below (added by the features that own them)
+    outlier_detector outlier;  // passive ejection (upstream::record_outcome publishes ejected_until_ns)
 };
 
 // Hands out server_state by (upstream, address). Used when a config snapshot is published,

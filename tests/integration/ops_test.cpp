@@ -94,7 +94,13 @@ TEST_F(OpsTest, MetricsParseAndCountersMove) {
     const double up0 = std::max(0.0, sample(before.body, nf));
     connection c(sluice.port);
     for (int i = 0; i < 7; ++i) ASSERT_EQ(c.request("GET", "/echo").status, 200u);
-    const auto after = get(admin, "/metrics").body;
+    // A request is counted just after its response is written: wait (bounded) for the 7th.
+    std::string after;
+    for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);;) {
+        after = get(admin, "/metrics").body;
+        if (sample(after, ok) >= ok0 + 7 || std::chrono::steady_clock::now() > deadline) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
     EXPECT_EQ(sample(after, ok), ok0 + 7);
     EXPECT_EQ(sample(after, nf), up0 + 7);
     EXPECT_GE(sample(after, R"(sluice_request_duration_seconds_count{route="echo"})"), 7);
@@ -191,7 +197,14 @@ TEST_F(OpsTest, DrainFinishesInFlightRequestsThenExitsZero) {
     sluice.proc->signal(SIGTERM);
     ASSERT_TRUE(sluice.proc->wait_for("draining"));
     EXPECT_EQ(get(admin, "/readyz").status, 503u);
-    EXPECT_FALSE(can_connect(sluice.port));
+    // Workers close their acceptors as soon as they see the drain: poll briefly for that.
+    bool refused = false;
+    for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+         !refused && std::chrono::steady_clock::now() < deadline;) {
+        refused = !can_connect(sluice.port);
+        if (!refused) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    EXPECT_TRUE(refused) << "new connections are still accepted while draining";
     for (auto& c : conns) {
         auto r = c->read_response();
         EXPECT_EQ(r.status, 200u);

@@ -85,6 +85,11 @@ std::size_t child_process::count(const std::string& regex) const {
         std::distance(std::sregex_iterator(output_.begin(), output_.end(), re), std::sregex_iterator()));
 }
 
+bool child_process::wait_output_closed(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, timeout, [&] { return eof_; });
+}
+
 std::string child_process::output() const {
     std::lock_guard lock(mutex_);
     return output_;

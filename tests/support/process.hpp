@@ -30,6 +30,8 @@ public:
     // Counts the matches of `regex` in the output so far.
     std::size_t count(const std::string& regex) const;
     std::string output() const;
+    // Waits until the process's output pipe is closed (all output read); false on timeout.
+    bool wait_output_closed(std::chrono::milliseconds timeout);
 
     void signal(int sig) const;
     // Waits for exit; returns the exit status (128+signal when killed), or nullopt on timeout.

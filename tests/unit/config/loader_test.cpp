@@ -697,11 +697,7 @@ store = "memory"
 servers = ["127.0.0.1:6379"]
 )"));
     EXPECT_EQ(errors_of(r),
-              "<string>:6:11: upstream \"items\": balance \"consistent_hash\" is not supported yet\n"
-              "<string>:7:1: upstream \"items\": \"hash_key\" is not supported yet\n"
-              "<string>:9:1: upstream \"items\": \"health_check\" is not supported yet\n"
               "<string>:10:1: upstream \"items\": \"circuit_breaker\" is not supported yet\n"
-              "<string>:11:1: upstream \"items\": \"retries\" is not supported yet\n"
               "<string>:15:1: route[0]: \"rate_limit\" is not supported yet\n"
               "<string>:16:1: route[0]: \"cache\" is not supported yet\n"
               "<string>:17:1: route[0]: \"websocket\" is not supported yet\n"
@@ -722,13 +718,8 @@ name = "items"
 balance = "fastest"
 servers = ["127.0.0.1:9001"]
 )")),
-              "<string>:6:11: upstream \"items\": unknown balance \"fastest\" (use \"round_robin\")");
-    for (const char* b : {"least_request", "random_two"}) {
-        const load_result lb = load(with_listener(std::string("[[upstream]]\nname = \"u\"\nbalance = \"") + b +
-                                                  "\"\nservers = [\"127.0.0.1:1\"]\n"));
-        ASSERT_EQ(lb.errors.size(), 1u);
-        EXPECT_EQ(lb.errors[0].message, std::string("upstream \"u\": balance \"") + b + "\" is not supported yet");
-    }
+              "<string>:6:11: upstream \"items\": unknown balance \"fastest\" (use \"round_robin\", "
+              "\"consistent_hash\", \"least_request\", \"random_two\" or \"random\")");
     EXPECT_EQ(error_of(with_listener("[[route]]\ndirect_response = {}\ncache = \"yes\"\n")),
               "<string>:6:9: route[0]: cache: expected true or false, got a string");
 }
@@ -811,6 +802,287 @@ TEST(ConfigRepoFiles, EveryConfInRepoLoads) {
         ++checked;
     }
     RecordProperty("files_checked", checked);
+}
+
+// --- [[upstream]] balancing, health checks, outlier ejection and retries ---
+
+TEST(ConfigLoaderUpstream, BalancingDefaults) {
+    const load_result r = load(with_listener(R"(
+[[upstream]]
+name = "items"
+servers = ["127.0.0.1:9001"]
+)"));
+    ASSERT_TRUE(r.ok()) << errors_of(r);
+    const upstream& u = r.cfg->upstreams.at(0);
+    EXPECT_EQ(u.balance, balance_kind::round_robin);
+    EXPECT_EQ(u.hash_key, (hash_key_spec{hash_key_spec::source::client_ip, ""}));
+    EXPECT_FALSE(u.hash_balance_factor);
+    EXPECT_FALSE(u.health_check);
+    EXPECT_EQ(u.outlier.consecutive_failures, 5u);
+    EXPECT_EQ(u.outlier.base_ejection, milliseconds(30'000));
+    EXPECT_EQ(u.outlier.max_ejection, milliseconds(300'000));
+    EXPECT_EQ(u.outlier.max_ejected_percent, 50u);
+    EXPECT_EQ(u.retries.attempts, 2u);
+    EXPECT_TRUE(u.retries.on_connect_failure);
+    EXPECT_FALSE(u.retries.on_timeout);
+    EXPECT_FALSE(u.retries.on_reset);
+    EXPECT_FALSE(u.retries.on_5xx);
+    EXPECT_TRUE(u.retries.on_status.empty());
+    EXPECT_EQ(u.retries.budget_percent, 20u);
+    EXPECT_EQ(u.retries.min_concurrent, 3u);
+}
+
+TEST(ConfigLoaderUpstream, EveryBalanceLoads) {
+    const std::pair<const char*, balance_kind> kinds[] = {
+        {"round_robin", balance_kind::round_robin},     {"consistent_hash", balance_kind::consistent_hash},
+        {"least_request", balance_kind::least_request}, {"random_two", balance_kind::random_two},
+        {"random", balance_kind::random},
+    };
+    for (const auto& [name, kind] : kinds) {
+        const load_result r = load(with_listener(std::string("[[upstream]]\nname = \"u\"\nbalance = \"") + name +
+                                                 "\"\nservers = [\"127.0.0.1:1\", \"127.0.0.1:2\"]\n"));
+        ASSERT_TRUE(r.ok()) << name << ": " << errors_of(r);
+        EXPECT_EQ(r.cfg->upstreams.at(0).balance, kind) << name;
+    }
+}
+
+TEST(ConfigLoaderUpstream, HashKeyForms) {
+    using source = hash_key_spec::source;
+    const std::pair<const char*, hash_key_spec> forms[] = {
+        {"client_ip", {source::client_ip, ""}},   {"path", {source::path, ""}},
+        {"header:X-User", {source::header, "X-User"}}, {"cookie:session_id", {source::cookie, "session_id"}},
+        {"query:user", {source::query, "user"}},
+    };
+    for (const auto& [text, spec] : forms) {
+        const load_result r = load(with_listener(std::string("[[upstream]]\nname = \"u\"\nbalance = "
+                                                             "\"consistent_hash\"\nhash_key = \"") +
+                                                 text + "\"\nservers = [\"127.0.0.1:1\"]\n"));
+        ASSERT_TRUE(r.ok()) << text << ": " << errors_of(r);
+        EXPECT_EQ(r.cfg->upstreams.at(0).hash_key, spec) << text;
+    }
+}
+
+TEST(ConfigLoaderUpstream, FullTablesLoad) {
+    const load_result r = load(with_listener(R"(
+[[upstream]]
+name = "items"
+balance = "consistent_hash"
+hash_key = "header:X-User"
+hash_balance_factor = 1.25
+servers = ["127.0.0.1:9001", "127.0.0.1:9002"]
+health_check = { path = "/ready?deep=1", interval = "2s", timeout = "500ms", unhealthy = 4, healthy = 1, expected = [200, "300-304"] }
+outlier = { consecutive_failures = 3, base_ejection = "10s", max_ejection = "1m", max_ejected_percent = 30 }
+retries = { attempts = 3, on = ["connect-failure", "timeout", "reset", "5xx", "502", 503], budget_percent = 25 }
+
+[[upstream]]
+name = "int-factor"
+balance = "consistent_hash"
+hash_balance_factor = 2
+servers = ["127.0.0.1:9003"]
+health_check = { expected = "200-299" }
+outlier = { base_ejection = "10m" }
+retries = { on = [] }
+)"));
+    ASSERT_TRUE(r.ok()) << errors_of(r);
+    const upstream& u = r.cfg->upstreams.at(0);
+    EXPECT_EQ(u.balance, balance_kind::consistent_hash);
+    EXPECT_EQ(u.hash_key, (hash_key_spec{hash_key_spec::source::header, "X-User"}));
+    ASSERT_TRUE(u.hash_balance_factor);
+    EXPECT_DOUBLE_EQ(*u.hash_balance_factor, 1.25);
+
+    ASSERT_TRUE(u.health_check);
+    const health_check_settings& h = *u.health_check;
+    EXPECT_EQ(h.path, "/ready?deep=1");
+    EXPECT_EQ(h.interval, milliseconds(2'000));
+    EXPECT_EQ(h.timeout, milliseconds(500));
+    EXPECT_EQ(h.unhealthy, 4u);
+    EXPECT_EQ(h.healthy, 1u);
+    EXPECT_EQ(h.expected, (std::vector<status_range>{{200, 200}, {300, 304}}));
+    EXPECT_TRUE(h.expects(200));
+    EXPECT_FALSE(h.expects(201));
+    EXPECT_TRUE(h.expects(302));
+    EXPECT_FALSE(h.expects(305));
+
+    EXPECT_EQ(u.outlier.consecutive_failures, 3u);
+    EXPECT_EQ(u.outlier.base_ejection, milliseconds(10'000));
+    EXPECT_EQ(u.outlier.max_ejection, milliseconds(60'000));
+    EXPECT_EQ(u.outlier.max_ejected_percent, 30u);
+
+    EXPECT_EQ(u.retries.attempts, 3u);
+    EXPECT_TRUE(u.retries.on_connect_failure);
+    EXPECT_TRUE(u.retries.on_timeout);
+    EXPECT_TRUE(u.retries.on_reset);
+    EXPECT_TRUE(u.retries.on_5xx);
+    EXPECT_EQ(u.retries.on_status, (std::vector<std::uint16_t>{502, 503}));
+    EXPECT_EQ(u.retries.budget_percent, 25u);
+
+    const upstream& v = r.cfg->upstreams.at(1);
+    ASSERT_TRUE(v.hash_balance_factor);
+    EXPECT_DOUBLE_EQ(*v.hash_balance_factor, 2.0);
+    ASSERT_TRUE(v.health_check);
+    EXPECT_EQ(v.health_check->path, "/healthz");
+    EXPECT_EQ(v.health_check->interval, milliseconds(5'000));
+    EXPECT_EQ(v.health_check->timeout, milliseconds(1'000));
+    EXPECT_EQ(v.health_check->unhealthy, 3u);
+    EXPECT_EQ(v.health_check->healthy, 2u);
+    EXPECT_EQ(v.health_check->expected, (std::vector<status_range>{{200, 299}}));
+    // Only a base longer than the default cap: the cap follows it.
+    EXPECT_EQ(v.outlier.base_ejection, milliseconds(600'000));
+    EXPECT_EQ(v.outlier.max_ejection, milliseconds(600'000));
+    // An empty `on` list turns retries off, connect failures included.
+    EXPECT_FALSE(v.retries.on_connect_failure);
+    EXPECT_FALSE(v.retries.on_5xx);
+    EXPECT_TRUE(v.retries.on_status.empty());
+}
+
+TEST(ConfigLoaderUpstream, ShortIntervalShortensDefaultTimeout) {
+    const load_result r = load(with_listener(R"(
+[[upstream]]
+name = "items"
+servers = ["127.0.0.1:9001"]
+health_check = { interval = "50ms" }
+)"));
+    ASSERT_TRUE(r.ok()) << errors_of(r);
+    EXPECT_EQ(r.cfg->upstreams.at(0).health_check->timeout, milliseconds(50));
+}
+
+TEST(ConfigLoaderUpstreamErrors, HashKeyAndFactor) {
+    EXPECT_EQ(error_of(with_listener(R"(
+[[upstream]]
+name = "items"
+balance = "consistent_hash"
+hash_key = "header:"
+servers = ["127.0.0.1:9001"]
+)")),
+              "<string>:7:12: upstream \"items\": hash_key: bad key \"header:\" (use \"client_ip\", \"header:NAME\", "
+              "\"cookie:NAME\", \"path\" or \"query:NAME\")");
+    EXPECT_EQ(error_of(with_listener(R"(
+[[upstream]]
+name = "items"
+balance = "consistent_hash"
+hash_key = "ip"
+servers = ["127.0.0.1:9001"]
+)")),
+              "<string>:7:12: upstream \"items\": hash_key: bad key \"ip\" (use \"client_ip\", \"header:NAME\", "
+              "\"cookie:NAME\", \"path\" or \"query:NAME\")");
+    EXPECT_EQ(error_of(with_listener(R"(
+[[upstream]]
+name = "items"
+balance = "consistent_hash"
+hash_key = "query:a&b"
+servers = ["127.0.0.1:9001"]
+)")),
+              "<string>:7:12: upstream \"items\": hash_key: bad key \"query:a&b\" (use \"client_ip\", "
+              "\"header:NAME\", \"cookie:NAME\", \"path\" or \"query:NAME\")");
+    EXPECT_EQ(errors_of(load(with_listener(R"(
+[[upstream]]
+name = "items"
+hash_key = "path"
+hash_balance_factor = 1.5
+servers = ["127.0.0.1:9001"]
+)"))),
+              "<string>:6:1: upstream \"items\": hash_key is only used with balance = \"consistent_hash\"\n"
+              "<string>:7:1: upstream \"items\": hash_balance_factor is only used with balance = "
+              "\"consistent_hash\"\n");
+    EXPECT_EQ(error_of(with_listener(R"(
+[[upstream]]
+name = "items"
+balance = "consistent_hash"
+hash_balance_factor = 1.0
+servers = ["127.0.0.1:9001"]
+)")),
+              "<string>:7:23: upstream \"items\": hash_balance_factor: 1 is out of range (must be greater than 1 "
+              "and at most 100, e.g. 1.25)");
+    EXPECT_EQ(error_of(with_listener(R"(
+[[upstream]]
+name = "items"
+balance = "consistent_hash"
+hash_balance_factor = "125%"
+servers = ["127.0.0.1:9001"]
+)")),
+              "<string>:7:23: upstream \"items\": hash_balance_factor: expected a number such as 1.25, got a "
+              "string");
+}
+
+TEST(ConfigLoaderUpstreamErrors, HealthCheck) {
+    EXPECT_EQ(errors_of(load(with_listener(R"(
+[[upstream]]
+name = "items"
+servers = ["127.0.0.1:9001"]
+health_check = { path = "healthz", interval = "1s", timeout = "2s", unhealthy = 0, healthy = 101, expected = "2xx", method = "HEAD" }
+)"))),
+              "<string>:7:25: upstream \"items\": health_check.path: \"healthz\" must start with \"/\" and contain "
+              "no spaces or control characters\n"
+              "<string>:7:63: upstream \"items\": health_check.timeout: 2000ms must not exceed interval (1000ms)\n"
+              "<string>:7:81: upstream \"items\": health_check.unhealthy: 0 is out of range (1..100)\n"
+              "<string>:7:94: upstream \"items\": health_check.healthy: 101 is out of range (1..100)\n"
+              "<string>:7:110: upstream \"items\": health_check.expected: bad status or range \"2xx\" (use a status "
+              "100..599 or a range such as \"200-399\", or an array of them)\n"
+              "<string>:7:117: unknown key \"method\" in upstream \"items\" health_check\n");
+    EXPECT_EQ(errors_of(load(with_listener(R"(
+[[upstream]]
+name = "items"
+servers = ["127.0.0.1:9001"]
+health_check = { interval = 5, expected = [200, "399-300", 700, true] }
+)"))),
+              "<string>:7:29: upstream \"items\": health_check.interval: duration 5 has no unit (write a string "
+              "with a unit, e.g. \"250ms\", \"30s\", \"5m\")\n"
+              "<string>:7:49: upstream \"items\": health_check.expected: bad status or range \"399-300\" (use a "
+              "status 100..599 or a range such as \"200-399\", or an array of them)\n"
+              "<string>:7:60: upstream \"items\": health_check.expected: bad status or range 700 (use a status "
+              "100..599 or a range such as \"200-399\", or an array of them)\n"
+              "<string>:7:65: upstream \"items\": health_check.expected: expected a status or a range such as "
+              "\"200-399\", got a boolean\n");
+    EXPECT_EQ(error_of(with_listener(R"(
+[[upstream]]
+name = "items"
+servers = ["127.0.0.1:9001"]
+health_check = "/healthz"
+)")),
+              "<string>:7:16: upstream \"items\": health_check: expected a table, got a string");
+    EXPECT_EQ(error_of(with_listener(R"(
+[[upstream]]
+name = "items"
+servers = ["127.0.0.1:9001"]
+health_check = { expected = [] }
+)")),
+              "<string>:7:29: upstream \"items\": health_check.expected: must not be an empty list");
+}
+
+TEST(ConfigLoaderUpstreamErrors, OutlierAndRetries) {
+    EXPECT_EQ(errors_of(load(with_listener(R"(
+[[upstream]]
+name = "items"
+servers = ["127.0.0.1:9001"]
+outlier = { consecutive_failures = -1, base_ejection = "1m", max_ejection = "30s", max_ejected_percent = 101, interval = "10s" }
+)"))),
+              "<string>:7:36: upstream \"items\": outlier.consecutive_failures: -1 is out of range (0..1000)\n"
+              "<string>:7:77: upstream \"items\": outlier.max_ejection: 30000ms is shorter than base_ejection "
+              "(60000ms)\n"
+              "<string>:7:106: upstream \"items\": outlier.max_ejected_percent: 101 is out of range (0..100)\n"
+              "<string>:7:111: unknown key \"interval\" in upstream \"items\" outlier\n");
+    EXPECT_EQ(errors_of(load(with_listener(R"(
+[[upstream]]
+name = "items"
+servers = ["127.0.0.1:9001"]
+retries = { attempts = 0, on = ["connect-failure", "boom", "404", "600", 1.5], budget_percent = 101, per_try_timeout = "1s" }
+)"))),
+              "<string>:7:24: upstream \"items\": retries.attempts: 0 is out of range (1..10)\n"
+              "<string>:7:52: upstream \"items\": retries.on: unknown condition \"boom\" (use \"connect-failure\", "
+              "\"timeout\", \"reset\", \"5xx\" or a status 400..599 such as \"503\")\n"
+              "<string>:7:67: upstream \"items\": retries.on: unknown condition \"600\" (use \"connect-failure\", "
+              "\"timeout\", \"reset\", \"5xx\" or a status 400..599 such as \"503\")\n"
+              "<string>:7:74: upstream \"items\": retries.on: expected a string, got a float\n"
+              "<string>:7:97: upstream \"items\": retries.budget_percent: 101 is out of range (0..100)\n"
+              "<string>:7:102: unknown key \"per_try_timeout\" in upstream \"items\" retries\n");
+    EXPECT_EQ(error_of(with_listener(R"(
+[[upstream]]
+name = "items"
+servers = ["127.0.0.1:9001"]
+retries = { on = "5xx" }
+)")),
+              "<string>:7:18: upstream \"items\": retries.on: expected an array such as [\"connect-failure\", "
+              "\"503\"], got a string");
 }
 
 }  // namespace

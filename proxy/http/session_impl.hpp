@@ -1,6 +1,9 @@
+#pragma once
 // The downstream connection: one coroutine per connection reading request heads under the
 // idle and header deadlines, enforcing size limits, routing, and answering locally or through
 // proxy_pass. Pipelined requests are answered in order because they are read one at a time.
+// A template over the stream (plain or TLS), instantiated by session_plain.cpp and
+// session_tls.cpp.
 
 #include "http/session.hpp"
 
@@ -16,6 +19,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/rfc7230.hpp>
 #include <boost/beast/http/write.hpp>
 
 #include <chrono>
@@ -27,12 +31,12 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
 
-namespace {
+namespace session_detail {
 
 constexpr auto token = asio::as_tuple(asio::use_awaitable);
 
 // Which error a failed request-head read means; nullopt when the client just went away.
-std::optional<error> classify_head_error(const beast::error_code& ec, const request_parser& parser) {
+inline std::optional<error> classify_head_error(const beast::error_code& ec, const request_parser& parser) {
     if (ec == beast::error::timeout) return error::header_timeout;
     if (ec == bhttp::error::header_limit) {
         // Beast hands the start line to the parser as soon as it is complete: no target yet
@@ -53,7 +57,8 @@ struct local_response {
 };
 
 // Writes a response Sluice produced itself.
-asio::awaitable<bool> write_local(downstream_stream& ds, const config::config& cfg, const local_response& lr,
+template <class Stream>
+asio::awaitable<bool> write_local(Stream& ds, const config::config& cfg, const local_response& lr,
                                   std::string_view request_id, const config::route* route, bool keep_alive,
                                   bool head) {
     bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(lr.status), 11};
@@ -68,37 +73,42 @@ asio::awaitable<bool> write_local(downstream_stream& ds, const config::config& c
     res.prepare_payload();
     if (head) res.body().clear();  // Content-Length stays: it describes the GET answer
     res.keep_alive(keep_alive);
-    ds.expires_after(cfg.server.idle_timeout);
+    lowest(ds).expires_after(cfg.server.idle_timeout);
     bhttp::serializer<false, bhttp::string_body> sr{res};
     if (head) sr.split(true);
     auto [ec, n] = head ? co_await bhttp::async_write_header(ds, sr, token) : co_await bhttp::async_write(ds, sr, token);
     co_return !ec;
 }
 
-local_response error_response(error e, std::string_view request_id) {
+inline local_response error_response(error e, std::string_view request_id) {
     return {status_of(e), error_body(e, request_id), "application/json", {}};
 }
 
-std::size_t count_fields(const bhttp::fields& f) {
+inline std::size_t count_fields(const bhttp::fields& f) {
     std::size_t n = 0;
     for (auto it = f.begin(); it != f.end(); ++it) ++n;
     return n;
 }
 
-asio::awaitable<void> run_session(tcp::socket socket, server::worker& w, std::string listener_name) {
-    w.metrics().connection_opened(listener_name);
-    auto& active_gauge = w.metrics().connections_active(listener_name);
-    struct gauge_guard {
-        prometheus::Gauge& g;
-        ~gauge_guard() { g.Decrement(); }
-    } guard{active_gauge};
-    beast::error_code ec;
-    const auto remote = socket.remote_endpoint(ec);
-    const std::string client_ip = ec ? std::string() : remote.address().to_string();
-    socket.set_option(tcp::no_delay(true), ec);
-    downstream_stream ds(std::move(socket));
+// A WebSocket opening handshake (RFC 6455 4.1): GET, Upgrade: websocket, Connection: upgrade.
+template <class Request>
+bool is_websocket_upgrade(const Request& req) {
+    if (req.method() != bhttp::verb::get) return false;
+    bool websocket = false;
+    for (const auto& t : bhttp::token_list(req[bhttp::field::upgrade]))
+        if (beast::iequals(t, "websocket")) websocket = true;
+    bool upgrade = false;
+    for (const auto& t : bhttp::token_list(req[bhttp::field::connection]))
+        if (beast::iequals(t, "upgrade")) upgrade = true;
+    return websocket && upgrade;
+}
+
+// Serves requests on an established (and, for TLS, handshaken) connection until it closes.
+template <class Stream>
+asio::awaitable<void> serve(Stream& ds, server::worker& w, const std::string& client_ip) {
     beast::flat_buffer dbuf;
-    const std::string_view scheme = "http";
+    const std::string_view scheme = is_tls_v<Stream> ? "https" : "http";
+    beast::error_code ec;
 
     for (;;) {
         const config::snapshot snap = w.snapshot();  // this request's config, kept to its end
@@ -109,10 +119,10 @@ asio::awaitable<void> run_session(tcp::socket socket, server::worker& w, std::st
         if (dbuf.size() == 0) {
             if (w.draining()) break;
             if (dbuf.capacity() > 16 * 1024) dbuf.shrink_to_fit();  // idle connections stay small
-            ds.expires_after(cfg.server.idle_timeout);
-            w.set_idle(&ds.socket());
+            lowest(ds).expires_after(cfg.server.idle_timeout);
+            w.set_idle(&lowest(ds).socket());
             auto [rec, n] = co_await ds.async_read_some(dbuf.prepare(4096), token);
-            w.clear_idle(&ds.socket());
+            w.clear_idle(&lowest(ds).socket());
             if (rec) break;
             dbuf.commit(n);
         }
@@ -120,7 +130,7 @@ asio::awaitable<void> run_session(tcp::socket socket, server::worker& w, std::st
         request_parser parser;
         parser.header_limit(static_cast<std::uint32_t>(std::min<std::uint64_t>(cfg.server.max_header_bytes, UINT32_MAX)));
         parser.body_limit(cfg.server.max_body_bytes);
-        ds.expires_after(cfg.server.header_timeout);
+        lowest(ds).expires_after(cfg.server.header_timeout);
         auto [hec, hn] = co_await bhttp::async_read_header(ds, dbuf, parser, token);
         const auto started = std::chrono::steady_clock::now();
         const auto started_wall = std::chrono::system_clock::now();
@@ -199,7 +209,8 @@ asio::awaitable<void> run_session(tcp::socket socket, server::worker& w, std::st
         } else {
             rec.route = r->name;
             rec.upstream = cfg.upstreams[r->upstream_index].name;
-            exchange ex{ds, dbuf, parser, w, cfg, *r, request_id, client_ip, scheme, keep_alive};
+            exchange<Stream> ex{ds, dbuf, parser, w, cfg, *r, request_id, client_ip, scheme, keep_alive};
+            ex.websocket = r->websocket && is_websocket_upgrade(req);
             co_await proxy_pass(ex);
             if (ex.err && !ex.response_started) {
                 const bool can_keep = keep_alive && !ex.close_downstream && ex.parser.is_done();
@@ -228,17 +239,24 @@ asio::awaitable<void> run_session(tcp::socket socket, server::worker& w, std::st
         if (close || !keep_alive || w.draining()) break;
     }
 
-    // Half-close so the client reads everything we sent before seeing the end.
-    ds.socket().shutdown(tcp::socket::shutdown_send, ec);
-    ds.close();
 }
 
-}  // namespace
-
-void start_session(tcp::socket socket, server::worker& w, const std::string& listener_name) {
-    w.session_started();
-    asio::co_spawn(w.ioc(), run_session(std::move(socket), w, std::string(listener_name)),
-                   [&w](std::exception_ptr) { w.session_ended(); });
+// Sets up a connection's bookkeeping (metrics, peer address) around `body(client_ip)`.
+template <class Body>
+asio::awaitable<void> with_connection(tcp::socket& socket, server::worker& w, const std::string& listener_name,
+                                      Body body) {
+    w.metrics().connection_opened(listener_name);
+    struct gauge_guard {
+        prometheus::Gauge& g;
+        ~gauge_guard() { g.Decrement(); }
+    } guard{w.metrics().connections_active(listener_name)};
+    beast::error_code ec;
+    const auto remote = socket.remote_endpoint(ec);
+    const std::string client_ip = ec ? std::string() : remote.address().to_string();
+    socket.set_option(tcp::no_delay(true), ec);
+    co_await body(client_ip);
 }
+
+}  // namespace session_detail
 
 }  // namespace sluice::http

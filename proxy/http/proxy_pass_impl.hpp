@@ -1,8 +1,12 @@
+#pragma once
 // The proxy path: pick a server, take or open a keep-alive connection, stream the request
 // upstream and the response downstream through fixed-size buffers (bodies are never held
 // whole), and return the connection to the worker's pool when the exchange left it clean.
+// A template over the downstream stream; proxy_pass_plain.cpp and proxy_pass_tls.cpp
+// instantiate it.
 
 #include "http/exchange.hpp"
+#include "http/tunnel.hpp"
 
 #include "route/transform.hpp"
 #include "server/worker.hpp"
@@ -13,6 +17,7 @@
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/write.hpp>
 
 #include <memory>
@@ -24,7 +29,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 
-namespace {
+namespace pp_detail {
 
 constexpr auto token = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t relay_buffer_size = 64 * 1024;
@@ -32,10 +37,10 @@ constexpr int max_interim_responses = 8;
 
 using response_parser = bhttp::response_parser<bhttp::buffer_body>;
 
-bool is_timeout(const beast::error_code& ec) { return ec == beast::error::timeout; }
+inline bool is_timeout(const beast::error_code& ec) { return ec == beast::error::timeout; }
 
 // The outcome label of sluice_upstream_requests_total for an error.
-std::string_view outcome_of(error e) {
+inline std::string_view outcome_of(error e) {
     switch (e) {
     case error::upstream_connect_failed: return "connect_failure";
     case error::upstream_connect_timeout:
@@ -46,7 +51,7 @@ std::string_view outcome_of(error e) {
 }
 
 // What went wrong reading an upstream response head.
-error classify_upstream_read(const beast::error_code& ec) {
+inline error classify_upstream_read(const beast::error_code& ec) {
     if (is_timeout(ec)) return error::upstream_timeout;
     if (ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category() && ec != bhttp::error::end_of_stream &&
         ec != bhttp::error::partial_message)
@@ -56,15 +61,42 @@ error classify_upstream_read(const beast::error_code& ec) {
 
 // Sets the framing of the request that goes upstream: the one the client used, re-applied
 // after hop-by-hop removal (Transfer-Encoding is hop-by-hop; Content-Length is not).
-void set_request_framing(bhttp::request<bhttp::buffer_body>& ureq, const request_parser& p) {
+inline void set_request_framing(bhttp::request<bhttp::buffer_body>& ureq, const request_parser& p) {
     ureq.erase(bhttp::field::content_length);
     if (p.chunked()) ureq.chunked(true);
     else if (auto len = p.content_length()) ureq.content_length(*len);
 }
 
-}  // namespace
+}  // namespace pp_detail
 
-asio::awaitable<void> proxy_pass(exchange& ex) {
+// Relays the upstream's 101 and splices the two connections until the tunnel ends.
+template <class Stream>
+asio::awaitable<void> relay_upgrade(exchange<Stream>& ex, pp_detail::response_parser& rp, upstream::connection& conn) {
+    using namespace pp_detail;
+    bhttp::response<bhttp::empty_body> res;
+    static_cast<bhttp::response_header<>&>(res) = rp.get().base();
+    route::prepare_downstream_response(res, ex.route, ex.request_id);
+    res.version(11);
+    res.set(bhttp::field::upgrade, rp.get()[bhttp::field::upgrade]);
+    res.set(bhttp::field::connection, "Upgrade");
+    ex.status = 101;
+    ex.response_started = true;
+    ex.close_downstream = true;  // the connection belongs to the tunnel from here on
+    lowest(ex.ds).expires_after(ex.cfg.server.idle_timeout);
+    bhttp::response_serializer<bhttp::empty_body> sr{res};
+    auto [ec, n] = co_await bhttp::async_write_header(ex.ds, sr, token);
+    if (ec) co_return;
+    auto& sessions = ex.w.metrics().websocket_sessions();
+    sessions.Increment();
+    const auto stats = co_await run_tunnel(ex.ds, ex.dbuf, conn.stream, conn.buffer, ex.cfg.server.idle_timeout);
+    sessions.Decrement();
+    ex.bytes_in += stats.to_upstream;
+    ex.bytes_out += stats.to_downstream;
+}
+
+template <class Stream>
+asio::awaitable<void> proxy_pass(exchange<Stream>& ex) {
+    using namespace pp_detail;
     const config::upstream& up = ex.cfg.upstreams[ex.route.upstream_index];
     auto& req = ex.parser.get();
     const bool is_head = req.method() == bhttp::verb::head;
@@ -80,6 +112,11 @@ asio::awaitable<void> proxy_pass(exchange& ex) {
         ureq.erase(bhttp::field::expect);
     }
     route::prepare_upstream_request(ureq, ex.route, {ex.client_ip, ex.scheme, ex.request_id});
+    if (ex.websocket) {
+        // Upgrade and Connection are hop-by-hop; a WebSocket handshake asks this hop for them.
+        ureq.set(bhttp::field::upgrade, req[bhttp::field::upgrade]);
+        ureq.set(bhttp::field::connection, "Upgrade");
+    }
     set_request_framing(ureq, ex.parser);
     const bool has_body = !ex.parser.is_done();
 
@@ -152,7 +189,7 @@ asio::awaitable<void> proxy_pass(exchange& ex) {
         if (has_body) {
             if (expect_continue && !body_sent) {
                 static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
-                ex.ds.expires_after(ex.cfg.server.idle_timeout);
+                lowest(ex.ds).expires_after(ex.cfg.server.idle_timeout);
                 auto [cec, cn] = co_await asio::async_write(ex.ds, asio::buffer(continue_line), token);
                 if (cec) {
                     ex.close_downstream = true;
@@ -165,7 +202,7 @@ asio::awaitable<void> proxy_pass(exchange& ex) {
                 if (!ex.parser.is_done()) {
                     ex.parser.get().body().data = b;
                     ex.parser.get().body().size = relay_buffer_size;
-                    ex.ds.expires_after(ex.cfg.server.idle_timeout);
+                    lowest(ex.ds).expires_after(ex.cfg.server.idle_timeout);
                     auto [rec, rn] = co_await bhttp::async_read(ex.ds, ex.dbuf, ex.parser, token);
                     if (rec == bhttp::error::need_buffer) rec = {};
                     if (rec) {
@@ -236,6 +273,15 @@ asio::awaitable<void> proxy_pass(exchange& ex) {
     metrics.upstream_done(up.name, ex.server, rp->get().result_int() >= 500 ? "5xx" : "success",
                           seconds_since(attempt_started));
 
+    if (rp->get().result_int() == 101) {
+        if (!ex.websocket) {  // a switch nobody asked for would desynchronise the connection
+            ex.err = error::upstream_bad_response;
+            co_return;
+        }
+        co_await relay_upgrade(ex, *rp, *conn);
+        co_return;
+    }
+
     // ---- response downstream ----
     auto& ures = rp->get();
     const unsigned status = ures.result_int();
@@ -282,7 +328,7 @@ asio::awaitable<void> proxy_pass(exchange& ex) {
                 ex.close_downstream = true;
                 if (got > 0) {
                     dres.body() = {b, got, true};
-                    ex.ds.expires_after(ex.cfg.server.idle_timeout);
+                    lowest(ex.ds).expires_after(ex.cfg.server.idle_timeout);
                     auto [wec, wn] = co_await bhttp::async_write(ex.ds, dsr, token);
                     if (!wec || wec == bhttp::error::need_buffer) ex.bytes_out += got;
                 }
@@ -296,7 +342,7 @@ asio::awaitable<void> proxy_pass(exchange& ex) {
             dres.body().size = 0;
             dres.body().more = false;
         }
-        ex.ds.expires_after(ex.cfg.server.idle_timeout);
+        lowest(ex.ds).expires_after(ex.cfg.server.idle_timeout);
         ex.response_started = true;
         auto [wec, wn] = co_await bhttp::async_write(ex.ds, dsr, token);
         if (wec == bhttp::error::need_buffer) wec = {};

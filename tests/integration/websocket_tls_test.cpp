@@ -1,0 +1,208 @@
+// WebSocket pass-through and TLS termination with real clients: python3-websockets, curl and
+// openssl s_client, against sluice and sluice-echo processes on kernel-chosen ports.
+
+#include "fixture.hpp"
+
+#include <boost/json.hpp>
+
+#include <csignal>
+#include <fstream>
+#include <future>
+#include <regex>
+
+#include <unistd.h>
+
+namespace sluice::test {
+namespace {
+
+namespace json = boost::json;
+
+const std::string ws_client = std::string(SLUICE_SOURCE_DIR) + "/tests/integration/tools/ws_client.py";
+
+// Runs a command through bash; returns (exit status, output).
+std::pair<int, std::string> run(const std::string& command, std::chrono::seconds timeout = std::chrono::seconds(60)) {
+    child_process p("/bin/bash", {"-c", command});
+    auto status = p.wait_exit(timeout);
+    if (!status) {
+        p.signal(SIGKILL);
+        return {-1, "timeout: " + p.output()};
+    }
+    p.wait_output_closed(std::chrono::seconds(5));  // everything it printed has been read
+    return {*status, p.output()};
+}
+
+long rss_kib(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    return -1;
+}
+
+// A CA and certificates for a.test and b.test, made with the openssl CLI for this test run.
+struct test_pki {
+    std::string dir;
+    test_pki() {
+        dir = "/tmp/sluice-pki-" + std::to_string(::getpid());
+        const std::string script = "set -e; mkdir -p " + dir + "; cd " + dir + R"(;
+openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=sluice-test-ca 2>/dev/null
+for n in a b; do
+  openssl req -newkey rsa:2048 -nodes -keyout $n.key -out $n.csr -subj /CN=$n.test 2>/dev/null
+  printf 'subjectAltName=DNS:%s.test,IP:127.0.0.1\n' $n > $n.ext
+  openssl x509 -req -in $n.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out $n.pem -days 2 -extfile $n.ext 2>/dev/null
+done)";
+        auto [status, out] = run(script);
+        if (status != 0) throw std::runtime_error("openssl failed: " + out);
+    }
+    ~test_pki() { run("rm -rf " + dir); }
+};
+
+class WebSocketTlsTest : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() { pki = new test_pki(); }
+    static void TearDownTestSuite() {
+        delete pki;
+        pki = nullptr;
+    }
+    void SetUp() override {
+        echo = start_backend("echo", "echo-ws");
+        sluice = start_sluice(
+            "[server]\nworkers = 2\naccess_log = \"off\"\nidle_timeout = \"20s\"\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n"
+            "[[listener]]\nname = \"http\"\nlisten = \"LISTEN\"\n\n"
+            "[[listener]]\nname = \"https\"\nlisten = \"LISTEN\"\n"
+            "tls = { certs = [ { names = [\"a.test\"], cert = \"" + pki->dir + "/a.pem\", key = \"" + pki->dir +
+            "/a.key\" }, { names = [\"b.test\"], cert = \"" + pki->dir + "/b.pem\", key = \"" + pki->dir +
+            "/b.key\" } ] }\n\n" +
+            upstream_block("echo", {{&echo, 1}}) +
+            "[[route]]\nname = \"ws\"\nmatch = { path_prefix = \"/ws\" }\nupstream = \"echo\"\nwebsocket = true\n\n"
+            "[[route]]\nname = \"nows\"\nmatch = { path_prefix = \"/nows\" }\nrewrite_prefix = \"/ws\"\nupstream = \"echo\"\n\n"
+            "[[route]]\nname = \"echo\"\nmatch = { path_prefix = \"/\" }\nupstream = \"echo\"\n");
+        auto both = sluice.proc->wait_for(R"(listener "https" on 127\.0\.0\.1:(\d+))");
+        if (!both) throw std::runtime_error("no https listener: " + sluice.proc->output());
+        tls_port = static_cast<unsigned short>(std::stoi((*both)[1]));
+        auto admin = sluice.proc->wait_for(R"(admin on 127\.0\.0\.1:(\d+))");
+        admin_port = static_cast<unsigned short>(std::stoi((*admin)[1]));
+    }
+    std::string ws_url(const std::string& path = "/ws") const { return "ws://127.0.0.1:" + std::to_string(sluice.port) + path; }
+    std::string curl_https(const std::string& name, const std::string& path) const {
+        return "curl -sS --max-time 10 --cacert " + pki->dir + "/ca.pem --resolve " + name + ":" +
+               std::to_string(tls_port) + ":127.0.0.1 https://" + name + ":" + std::to_string(tls_port) + path;
+    }
+
+    static test_pki* pki;
+    backend echo;
+    proxy sluice;
+    unsigned short tls_port = 0;
+    unsigned short admin_port = 0;
+};
+test_pki* WebSocketTlsTest::pki = nullptr;
+
+TEST_F(WebSocketTlsTest, WebSocketMessagesInOrderBinaryPingAndCloseCodes) {
+    auto [status, out] = run("/usr/bin/python3 " + ws_client + " messages " + ws_url());
+    EXPECT_EQ(status, 0) << out;
+    EXPECT_NE(out.find("ok messages=1000"), std::string::npos) << out;
+}
+
+TEST_F(WebSocketTlsTest, TwoHundredConcurrentSessions) {
+    auto [status, out] = run("/usr/bin/python3 " + ws_client + " concurrent " + ws_url());
+    EXPECT_EQ(status, 0) << out;
+    EXPECT_NE(out.find("ok sessions=200"), std::string::npos) << out;
+}
+
+TEST_F(WebSocketTlsTest, UpgradeOnRouteWithoutWebsocketIsPlainHttp) {
+    // The Upgrade header is hop-by-hop: without websocket = true it is not forwarded, so the
+    // backend sees a plain GET and answers 426; the connection stays plain HTTP.
+    connection c(sluice.port);
+    auto r = c.request("GET", "/nows", {{"Connection", "Upgrade"}, {"Upgrade", "websocket"},
+                                        {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}, {"Sec-WebSocket-Version", "13"}});
+    EXPECT_EQ(r.status, 426u);
+    EXPECT_EQ(c.request("GET", "/echo").status, 200u);  // not half-upgraded
+}
+
+TEST_F(WebSocketTlsTest, NonUpgradeAnswerIsRelayedAsHttp) {
+    // websocket = true, but the upstream answers 404 (no such WebSocket path): plain HTTP.
+    connection c(sluice.port);
+    auto r = c.request("GET", "/ws-missing", {{"Connection", "Upgrade"}, {"Upgrade", "websocket"},
+                                              {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="},
+                                              {"Sec-WebSocket-Version", "13"}});
+    EXPECT_NE(r.status, 101u);
+    EXPECT_EQ(c.request("GET", "/echo").status, 200u);
+}
+
+TEST_F(WebSocketTlsTest, TunnelSurvivesReloadAndIsCounted) {
+    child_process client("/usr/bin/python3", {ws_client, "slow", ws_url(), "--hold", "3"});
+    ASSERT_TRUE(client.wait_for("ok sent=", std::chrono::seconds(30))) << client.output();
+    auto metrics = get(admin_port, "/metrics").body;
+    EXPECT_NE(metrics.find("sluice_websocket_sessions_active 1"), std::string::npos) << metrics;
+    sluice.proc->signal(SIGHUP);
+    ASSERT_TRUE(sluice.proc->wait_for("generation 2"));
+    EXPECT_EQ(client.wait_exit(std::chrono::seconds(20)), 0) << client.output();
+}
+
+TEST_F(WebSocketTlsTest, SlowReaderDoesNotGrowMemory) {
+    const long before = rss_kib(sluice.proc->pid());
+    child_process client("/usr/bin/python3", {ws_client, "slow", ws_url(), "--hold", "2"});
+    auto sent = client.wait_for(R"(ok sent=(\d+))", std::chrono::seconds(60));
+    ASSERT_TRUE(sent) << client.output();
+    const long after = rss_kib(sluice.proc->pid());
+    // The client pushed many MiB it never reads back; sluice holds one 16 KiB buffer per
+    // direction, so only the kernel's socket buffers absorb the rest.
+    EXPECT_GE(std::stoi((*sent)[1]), 4) << "the client could not push enough to test backpressure";
+    EXPECT_LT(after - before, 8 * 1024) << "RSS grew by " << (after - before) << " KiB";
+    EXPECT_EQ(client.wait_exit(std::chrono::seconds(20)), 0);
+}
+
+TEST_F(WebSocketTlsTest, HttpsWithSniPicksCertificate) {
+    auto [status, out] = run(curl_https("a.test", "/echo/tls") + " -D - -o /dev/null");
+    EXPECT_EQ(status, 0) << out;
+    EXPECT_NE(out.find("HTTP/1.1 200"), std::string::npos) << out;
+    auto [s2, body] = run(curl_https("b.test", "/echo/tls"));
+    ASSERT_EQ(s2, 0) << body;
+    const auto doc = json::parse(body).as_object();
+    EXPECT_EQ(doc.at("headers").at("x-forwarded-proto").as_string(), "https");
+    for (const std::string name : {"a.test", "b.test"}) {
+        auto [st, cert] = run("openssl s_client -connect 127.0.0.1:" + std::to_string(tls_port) + " -servername " + name +
+                              " </dev/null 2>/dev/null | openssl x509 -noout -subject");
+        EXPECT_NE(cert.find("CN = " + name), std::string::npos) << name << ": " << cert;
+    }
+    auto [s3, alpn] = run("openssl s_client -connect 127.0.0.1:" + std::to_string(tls_port) +
+                          " -servername a.test -alpn h2,http/1.1 </dev/null 2>&1");
+    EXPECT_NE(alpn.find("ALPN protocol: http/1.1"), std::string::npos) << alpn;
+    auto [s4, old] = run("openssl s_client -connect 127.0.0.1:" + std::to_string(tls_port) + " -tls1_1 </dev/null 2>&1");
+    EXPECT_NE(old.find("Cipher is (NONE)"), std::string::npos) << "TLS 1.1 was accepted: " << old;
+}
+
+TEST_F(WebSocketTlsTest, SessionResumption) {
+    const std::string sess = pki->dir + "/session-" + std::to_string(::getpid());
+    const std::string base = "openssl s_client -connect 127.0.0.1:" + std::to_string(tls_port) +
+                             " -servername a.test -tls1_2 </dev/null 2>&1";
+    auto [s1, first] = run(base.substr(0, base.find(" </dev")) + " -sess_out " + sess + " </dev/null 2>&1");
+    ASSERT_NE(first.find("New, TLSv1.2"), std::string::npos) << first;
+    auto [s2, second] = run(base.substr(0, base.find(" </dev")) + " -sess_in " + sess + " </dev/null 2>&1");
+    EXPECT_NE(second.find("Reused, TLSv1.2"), std::string::npos) << second;
+}
+
+TEST_F(WebSocketTlsTest, GarbageAndTruncatedHandshakesDoNotDisturbOthers) {
+    connection plain(tls_port);
+    plain.send_raw("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    auto parallel = std::async(std::launch::async, [&] { return run(curl_https("a.test", "/echo")); });
+    EXPECT_TRUE(plain.closed_by_peer());
+    connection truncated(tls_port);
+    truncated.send_raw(std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11));  // start of a ClientHello
+    auto [status, out] = parallel.get();
+    EXPECT_EQ(status, 0) << out;
+    EXPECT_EQ(std::get<0>(run(curl_https("b.test", "/echo"))), 0);
+    const auto metrics = get(admin_port, "/metrics").body;
+    EXPECT_NE(metrics.find(R"(sluice_tls_handshake_failures_total{listener="https"})"), std::string::npos);
+}
+
+TEST_F(WebSocketTlsTest, SecureWebSocket) {
+    // No name resolution for a.test here: connect by IP, which the certificate lists as a SAN.
+    auto [s2, out2] = run("/usr/bin/python3 " + ws_client + " messages wss://127.0.0.1:" + std::to_string(tls_port) +
+                          "/ws --cafile " + pki->dir + "/ca.pem");
+    EXPECT_EQ(s2, 0) << out2;
+    EXPECT_NE(out2.find("ok messages=1000"), std::string::npos) << out2;
+}
+
+}  // namespace
+}  // namespace sluice::test
