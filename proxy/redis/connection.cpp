@@ -134,7 +134,7 @@ asio::awaitable<std::vector<result>> connection::exchange(std::string commands, 
         const error why = state_ == state::closed ? reason_ : error{errc::connection, name_ + ": not connected"};
         co_return std::vector<result>(count, result(why));
     }
-    const auto budget = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+    const auto budget = std::chrono::round<std::chrono::milliseconds>(deadline - clock::now());
     auto req = std::make_shared<request>(socket_.get_executor(), count, deadline);
     pending_.push_back(req);
     if (out_.empty())

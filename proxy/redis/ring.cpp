@@ -7,17 +7,20 @@
 
 namespace sluice::redis {
 
-ring::ring(std::vector<std::string> servers, std::size_t points) : servers_(std::move(servers)) {
+ring::ring(std::vector<std::string> servers, std::uint32_t points) : servers_(std::move(servers)) {
     if (servers_.empty()) throw std::invalid_argument("redis ring: no servers");
-    if (points == 0) points = 1;
+    points = std::max<std::uint32_t>(points, 1);
     points_.reserve(servers_.size() * points);
     for (std::size_t s = 0; s < servers_.size(); ++s) {
-        for (std::size_t i = 0; i < points; ++i) {
-            const std::string label = servers_[s] + "#" + std::to_string(i);
-            points_.emplace_back(XXH3_64bits(label.data(), label.size()), static_cast<std::uint32_t>(s));
-        }
+        const std::string& a = servers_[s];
+        for (std::uint32_t k = 0; k < points; ++k)
+            points_.emplace_back(XXH3_64bits_withSeed(a.data(), a.size(), k), static_cast<std::uint32_t>(s));
     }
-    std::sort(points_.begin(), points_.end());
+    // Ties broken by address, not list position: the ring does not depend on the order of the list.
+    std::sort(points_.begin(), points_.end(), [this](const auto& x, const auto& y) {
+        if (x.first != y.first) return x.first < y.first;
+        return servers_[x.second] < servers_[y.second];
+    });
 }
 
 std::size_t ring::pick(std::string_view key) const noexcept {

@@ -1,8 +1,10 @@
 #pragma once
-// Consistent hashing of keys onto servers, ketama style: each server owns `points` positions on
-// a 64-bit circle (XXH3 of "name#i"), and a key belongs to the first position at or after
-// XXH3(key). Adding or removing a server moves only the keys of that server (about 1/n of them);
-// the same server list gives the same answer in every worker and every replica. Pure: no I/O.
+// Consistent hashing of keys onto servers, ketama style, with the same placement as the
+// balancer's lb::ketama at weight 1 and the same number of points: each server owns `points`
+// positions on a 64-bit circle, XXH3_64bits_withSeed(address, i), and a key belongs to the
+// first position at or after XXH3_64bits(key) (lb::hash_key). Adding or removing a server moves only the keys of that server (about 1/n
+// of them); the same server list, in any order, gives the same answer in every worker and every
+// replica. Pure: no I/O.
 
 #include <cstdint>
 #include <string>
@@ -15,7 +17,8 @@ namespace sluice::redis {
 class ring {
 public:
     // `servers` must not be empty; their names (e.g. "10.0.0.5:6379") are what is hashed.
-    explicit ring(std::vector<std::string> servers, std::size_t points = 160);
+    // 2048 points: a server's share of keys is within ~2% of 1/n (one standard deviation).
+    explicit ring(std::vector<std::string> servers, std::uint32_t points = 2048);
 
     std::size_t pick(std::string_view key) const noexcept;  // index into servers()
     std::size_t size() const noexcept { return servers_.size(); }
