@@ -7,6 +7,7 @@
 // Concurrency: plain flags and counters are atomics (read on every pick); the state machines
 // (outlier detection, circuit breaker) are guarded by `mutex`, taken once per request outcome.
 
+#include "breaker/circuit_breaker.hpp"
 #include "upstream/outlier.hpp"
 
 #include <atomic>
@@ -30,6 +31,7 @@ struct server_state {
 
     std::mutex mutex;  // guards the state machines below (added by the features that own them)
     outlier_detector outlier;  // passive ejection (upstream::record_outcome publishes ejected_until_ns)
+    breaker::circuit_breaker breaker;  // the upstream's circuit_breaker table (idle when absent)
 };
 
 // Hands out server_state by (upstream, address). Used when a config snapshot is published,

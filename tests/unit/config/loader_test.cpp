@@ -688,7 +688,7 @@ websocket = true
 lua = "conf/lua/x.lua"
 
 [rate_limit.per_client]
-key = "client_ip"
+limits = ["10/second"]
 
 [cache]
 store = "memory"
@@ -697,14 +697,10 @@ store = "memory"
 servers = ["127.0.0.1:6379"]
 )"));
     EXPECT_EQ(errors_of(r),
-              "<string>:10:1: upstream \"items\": \"circuit_breaker\" is not supported yet\n"
-              "<string>:15:1: route[0]: \"rate_limit\" is not supported yet\n"
               "<string>:16:1: route[0]: \"cache\" is not supported yet\n"
               "<string>:17:1: route[0]: \"websocket\" is not supported yet\n"
               "<string>:18:1: route[0]: \"lua\" is not supported yet\n"
-              "<string>:20:2: \"rate_limit\" is not supported yet\n"
-              "<string>:23:2: \"cache\" is not supported yet\n"
-              "<string>:26:2: \"redis\" is not supported yet\n");
+              "<string>:23:2: \"cache\" is not supported yet\n");
     EXPECT_EQ(error_of(R"(
 [[listener]]
 name = "https"
@@ -1083,6 +1079,295 @@ retries = { on = "5xx" }
 )")),
               "<string>:7:18: upstream \"items\": retries.on: expected an array such as [\"connect-failure\", "
               "\"503\"], got a string");
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// [rate_limit.NAME], [redis] and upstream circuit_breaker
+
+TEST(ConfigLoaderRateLimit, PoliciesRoutesAndRedisLoad) {
+    const load_result r = load(with_listener(R"(
+[[upstream]]
+name = "items"
+servers = ["127.0.0.1:9001"]
+
+[[route]]
+upstream = "items"
+rate_limit = "per_client"
+
+[[route]]
+direct_response = {}
+
+[rate_limit.per_client]
+key = "client_ip"
+limits = ["10/second", "50 per hour", "200/day", "100/minute", "5/10s", "1000/2 days"]
+burst = 20
+store = "redis"
+on_redis_error = "deny"
+
+[rate_limit.global]
+key = "route"
+limits = ["1000/s"]
+
+[rate_limit.by-key]
+key = "header:X-Api-Key"
+limits = ["5/m", "100/ 1 h"]
+
+[redis]
+servers = ["127.0.0.1:6379", "[::1]:6380"]
+timeout = "150ms"
+pool_size = 8
+)"));
+    ASSERT_TRUE(r.ok()) << errors_of(r);
+    const config& c = *r.cfg;
+    ASSERT_EQ(c.rate_limits.size(), 3u);
+    EXPECT_EQ(c.rate_limits[0].name, "by-key");  // sorted by name
+    EXPECT_EQ(c.rate_limits[1].name, "global");
+    const rate_limit_policy& p = c.rate_limits[2];
+    EXPECT_EQ(p.name, "per_client");
+    EXPECT_EQ(p.key, rate_limit_key::client_ip);
+    const std::vector<rate_limit_rule> expected = {
+        {"10/second", 10, 1},     {"50/hour", 50, 3600},  {"200/day", 200, 86400},
+        {"100/minute", 100, 60},  {"5/10s", 5, 10},       {"1000/2d", 1000, 172800},
+    };
+    EXPECT_EQ(p.limits, expected);
+    EXPECT_EQ(p.burst, 20u);
+    EXPECT_EQ(p.store, rate_limit_store::redis);
+    EXPECT_FALSE(p.allow_on_redis_error);
+
+    EXPECT_EQ(c.rate_limits[1].key, rate_limit_key::route);
+    EXPECT_EQ(c.rate_limits[1].limits, (std::vector<rate_limit_rule>{{"1000/second", 1000, 1}}));
+    EXPECT_EQ(c.rate_limits[0].key, rate_limit_key::header);
+    EXPECT_EQ(c.rate_limits[0].key_header, "X-Api-Key");
+    EXPECT_EQ(c.rate_limits[0].limits,
+              (std::vector<rate_limit_rule>{{"5/minute", 5, 60}, {"100/hour", 100, 3600}}));
+
+    ASSERT_EQ(c.routes.size(), 2u);
+    EXPECT_EQ(c.routes[0].rate_limit, "per_client");
+    EXPECT_EQ(c.routes[0].rate_limit_index, 2u);
+    EXPECT_EQ(c.routes[1].rate_limit, "");
+
+    ASSERT_TRUE(c.redis);
+    EXPECT_EQ(c.redis->servers, (std::vector<endpoint>{{"127.0.0.1", 6379}, {"::1", 6380}}));
+    EXPECT_EQ(c.redis->timeout, milliseconds(150));
+    EXPECT_EQ(c.redis->pool_size, 8u);
+}
+
+TEST(ConfigLoaderRateLimit, Defaults) {
+    const load_result r = load(with_listener(R"(
+[[upstream]]
+name = "plain"
+servers = ["127.0.0.1:9001"]
+
+[[upstream]]
+name = "guarded"
+servers = ["127.0.0.1:9002"]
+circuit_breaker = {}
+
+[rate_limit.x]
+limits = ["1/second"]
+
+[redis]
+servers = ["127.0.0.1:6379"]
+)"));
+    ASSERT_TRUE(r.ok()) << errors_of(r);
+    const config& c = *r.cfg;
+    const rate_limit_policy& p = c.rate_limits.at(0);
+    EXPECT_EQ(p.key, rate_limit_key::client_ip);
+    EXPECT_EQ(p.burst, 0u);
+    EXPECT_EQ(p.store, rate_limit_store::local);
+    EXPECT_TRUE(p.allow_on_redis_error);
+    EXPECT_EQ(c.redis->timeout, milliseconds(200));
+    EXPECT_EQ(c.redis->pool_size, 4u);
+
+    EXPECT_FALSE(c.upstreams.at(0).circuit_breaker);
+    ASSERT_TRUE(c.upstreams.at(1).circuit_breaker);
+    const circuit_breaker_settings& b = *c.upstreams[1].circuit_breaker;
+    EXPECT_EQ(b.failure_threshold, 5u);
+    EXPECT_EQ(b.recovery_timeout, milliseconds(30'000));
+    EXPECT_EQ(b.half_open_requests, 1u);
+    EXPECT_EQ(b.max_connections, 1024u);
+    EXPECT_EQ(b.max_pending, 256u);
+    EXPECT_TRUE(b.on_connect_failure);
+    EXPECT_TRUE(b.on_timeout);
+    EXPECT_FALSE(b.on_reset);
+    EXPECT_TRUE(b.on_5xx);
+    EXPECT_TRUE(b.on_status.empty());
+
+    const load_result none = load(with_listener("[[route]]\ndirect_response = {}\n"));
+    ASSERT_TRUE(none.ok()) << errors_of(none);
+    EXPECT_TRUE(none.cfg->rate_limits.empty());
+    EXPECT_FALSE(none.cfg->redis);
+}
+
+TEST(ConfigLoaderRateLimit, CircuitBreakerLoads) {
+    const load_result r = load(with_listener(R"(
+[[upstream]]
+name = "items"
+servers = ["127.0.0.1:9001"]
+circuit_breaker = { failure_threshold = 3, recovery_timeout = "10s", half_open_requests = 2, max_connections = 100, max_pending = 0, on = ["connect-failure", "reset", "503", 502] }
+)"));
+    ASSERT_TRUE(r.ok()) << errors_of(r);
+    const circuit_breaker_settings& b = *r.cfg->upstreams.at(0).circuit_breaker;
+    EXPECT_EQ(b.failure_threshold, 3u);
+    EXPECT_EQ(b.recovery_timeout, milliseconds(10'000));
+    EXPECT_EQ(b.half_open_requests, 2u);
+    EXPECT_EQ(b.max_connections, 100u);
+    EXPECT_EQ(b.max_pending, 0u);
+    EXPECT_TRUE(b.on_connect_failure);
+    EXPECT_FALSE(b.on_timeout);
+    EXPECT_TRUE(b.on_reset);
+    EXPECT_FALSE(b.on_5xx);
+    EXPECT_EQ(b.on_status, (std::vector<std::uint16_t>{503, 502}));
+}
+
+TEST(ConfigLoaderRateLimitErrors, BadLimitStrings) {
+    const std::string usage = " (use e.g. \"10/second\", \"50/hour\", \"200/day\", \"5/10s\")";
+    EXPECT_EQ(errors_of(load(with_listener(R"(
+[rate_limit.bad]
+limits = ["10/fortnight", "ten/second", "0/second", "10/0s", "10/month", "10 second", "2000000/second", "1/367d"]
+)"))),
+              "<string>:5:11: rate_limit \"bad\": limits: bad limit \"10/fortnight\": unknown unit \"fortnight\"" +
+                  usage +
+                  "\n"
+                  "<string>:5:27: rate_limit \"bad\": limits: bad limit \"ten/second\": expected a count first" +
+                  usage +
+                  "\n"
+                  "<string>:5:41: rate_limit \"bad\": limits: bad limit \"0/second\": the count must be "
+                  "1..1000000000\n"
+                  "<string>:5:53: rate_limit \"bad\": limits: bad limit \"10/0s\": the period must be 1 second to "
+                  "366 days\n"
+                  "<string>:5:62: rate_limit \"bad\": limits: bad limit \"10/month\": weeks, months and years are "
+                  "not units here: write days, e.g. \"1000/30d\"\n"
+                  "<string>:5:74: rate_limit \"bad\": limits: bad limit \"10 second\": expected \"/\" or \" per \" "
+                  "after the count" +
+                  usage +
+                  "\n"
+                  "<string>:5:87: rate_limit \"bad\": limits: bad limit \"2000000/second\": more than 1000000 "
+                  "requests per second\n"
+                  "<string>:5:105: rate_limit \"bad\": limits: bad limit \"1/367d\": the period must be 1 second to "
+                  "366 days\n");
+}
+
+TEST(ConfigLoaderRateLimitErrors, PolicyKeys) {
+    EXPECT_EQ(errors_of(load(with_listener(R"(
+[rate_limit.a]
+key = "cookie:x"
+limits = ["10/second", "10/1s"]
+burst = -1
+store = "disk"
+on_redis_error = "maybe"
+colour = "red"
+
+[rate_limit.b]
+limits = []
+
+[rate_limit.c]
+key = "header:"
+
+[rate_limit.d]
+limits = "10/second"
+store = "redis"
+
+[rate_limit.e]
+limits = ["1/day"]
+burst = 1000000
+
+[rate_limit.f]
+limits = ["1/s", "2/s", "3/s", "4/s", "5/s", "6/s", "7/s", "8/s", "9/s"]
+)"))),
+              "<string>:5:7: rate_limit \"a\": key: unknown key \"cookie:x\" (use \"client_ip\", \"header:NAME\" or "
+              "\"route\")\n"
+              "<string>:6:24: rate_limit \"a\": limits: \"10/1s\" is listed twice\n"
+              "<string>:7:9: rate_limit \"a\": burst: -1 is out of range (0..1000000000)\n"
+              "<string>:8:9: rate_limit \"a\": store: unknown store \"disk\" (use \"local\" or \"redis\")\n"
+              "<string>:9:18: rate_limit \"a\": on_redis_error: \"maybe\" is not \"allow\" or \"deny\"\n"
+              "<string>:10:1: unknown key \"colour\" in rate_limit \"a\"\n"
+              "<string>:13:10: rate_limit \"b\": limits: at least one limit is required\n"
+              "<string>:15:1: rate_limit \"c\": missing required key \"limits\" (e.g. limits = [\"10/second\", "
+              "\"200/day\"])\n"
+              "<string>:16:7: rate_limit \"c\": key: unknown key \"header:\" (use \"client_ip\", \"header:NAME\" or "
+              "\"route\")\n"
+              "<string>:19:10: rate_limit \"d\": limits: expected an array such as [\"10/second\", \"200/day\"], "
+              "got a string\n"
+              "<string>:20:9: rate_limit \"d\": store \"redis\" requires a [redis] table with its servers\n"
+              "<string>:24:9: rate_limit \"e\": burst: 1000000 is too large for \"1/day\" (its bucket would take "
+              "more than 100 years to refill)\n"
+              "<string>:27:67: rate_limit \"f\": limits: at most 8 limits per policy\n");
+}
+
+TEST(ConfigLoaderRateLimitErrors, NamesAndShapes) {
+    EXPECT_EQ(error_of(with_listener("[rate_limit]\nkey = \"client_ip\"\n")),
+              "<string>:5:1: rate_limit: \"key\" must be a table [rate_limit.NAME] (a policy), got a string");
+    EXPECT_EQ(error_of(with_listener("[rate_limit.\"a:b\"]\nlimits = [\"1/s\"]\n")),
+              "<string>:4:13: rate_limit \"a:b\": a policy name may use only letters, digits, \"_\" and \"-\"");
+    EXPECT_EQ(error_of("rate_limit = 5\n" + with_listener("")),
+              "<string>:1:14: \"rate_limit\" must be tables [rate_limit.NAME], got an integer");
+    EXPECT_EQ(error_of(with_listener(R"(
+[[route]]
+direct_response = {}
+rate_limit = "nope"
+)")),
+              "<string>:6:14: route[0]: rate_limit \"nope\" is not defined (add a [rate_limit.nope] table)");
+}
+
+TEST(ConfigLoaderRateLimitErrors, Redis) {
+    EXPECT_EQ(errors_of(load(with_listener(R"(
+[redis]
+servers = ["127.0.0.1:6379", "localhost", "127.0.0.1:6379"]
+timeout = "0s"
+pool_size = 0
+password = "x"
+)"))),
+              "<string>:5:30: [redis]: server address \"localhost\" has no port\n"
+              "<string>:5:43: [redis]: server address \"127.0.0.1:6379\" is listed twice\n"
+              "<string>:6:11: [redis]: timeout: duration must be greater than 0\n"
+              "<string>:7:13: [redis]: pool_size: 0 is out of range (1..1024)\n"
+              "<string>:8:1: unknown key \"password\" in [redis]\n");
+    EXPECT_EQ(error_of(with_listener("[redis]\ntimeout = \"1s\"\n")),
+              "<string>:4:1: [redis]: missing required key \"servers\"");
+    EXPECT_EQ(error_of(with_listener("[redis]\nservers = []\n")),
+              "<string>:5:11: [redis]: servers: at least one server is required");
+    EXPECT_EQ(error_of("redis = \"127.0.0.1:6379\"\n" + with_listener("")),
+              "<string>:1:9: \"redis\" must be a table ([redis]), got a string");
+}
+
+TEST(ConfigLoaderRateLimitErrors, CircuitBreaker) {
+    EXPECT_EQ(errors_of(load(with_listener(R"(
+[[upstream]]
+name = "items"
+servers = ["127.0.0.1:9001"]
+circuit_breaker = { failure_threshold = 0, recovery_timeout = "0s", half_open_requests = 0, max_connections = 0, max_pending = -1, on = ["4xx", 404, "reset", true], window = "1m" }
+)"))),
+              "<string>:7:41: upstream \"items\": circuit_breaker.failure_threshold: 0 is out of range "
+              "(1..1000000)\n"
+              "<string>:7:63: upstream \"items\": circuit_breaker.recovery_timeout: duration must be greater than "
+              "0\n"
+              "<string>:7:90: upstream \"items\": circuit_breaker.half_open_requests: 0 is out of range (1..10000)\n"
+              "<string>:7:111: upstream \"items\": circuit_breaker.max_connections: 0 is out of range "
+              "(1..1000000)\n"
+              "<string>:7:128: upstream \"items\": circuit_breaker.max_pending: -1 is out of range (0..1000000)\n"
+              "<string>:7:138: upstream \"items\": circuit_breaker.on: unknown failure \"4xx\" (use "
+              "\"connect-failure\", \"timeout\", \"reset\", \"5xx\" or a status 500..599 such as \"503\")\n"
+              "<string>:7:145: upstream \"items\": circuit_breaker.on: unknown failure \"404\" (use "
+              "\"connect-failure\", \"timeout\", \"reset\", \"5xx\" or a status 500..599 such as \"503\")\n"
+              "<string>:7:159: upstream \"items\": circuit_breaker.on: expected a string, got a boolean\n"
+              "<string>:7:166: unknown key \"window\" in upstream \"items\" circuit_breaker\n");
+    EXPECT_EQ(error_of(with_listener(R"(
+[[upstream]]
+name = "items"
+servers = ["127.0.0.1:9001"]
+circuit_breaker = { on = "5xx" }
+)")),
+              "<string>:7:26: upstream \"items\": circuit_breaker.on: expected an array such as "
+              "[\"connect-failure\", \"timeout\", \"5xx\"], got a string");
+    EXPECT_EQ(error_of(with_listener(R"(
+[[upstream]]
+name = "items"
+servers = ["127.0.0.1:9001"]
+circuit_breaker = 5
+)")),
+              "<string>:7:19: upstream \"items\": circuit_breaker: expected a table, got an integer");
 }
 
 }  // namespace
