@@ -698,16 +698,16 @@ servers = ["127.0.0.1:6379"]
 )"));
     EXPECT_EQ(errors_of(r),
               "<string>:16:1: route[0]: \"cache\" is not supported yet\n"
-              "<string>:17:1: route[0]: \"websocket\" is not supported yet\n"
               "<string>:18:1: route[0]: \"lua\" is not supported yet\n"
               "<string>:23:2: \"cache\" is not supported yet\n");
     EXPECT_EQ(error_of(R"(
 [[listener]]
 name = "https"
 listen = "127.0.0.1:0"
-tls = { cert = "c.pem", key = "k.pem" }
+tls = { cert = "/nonexistent/c.pem", key = "/proc/self/status" }
 )"),
-              "<string>:4:1: listener \"https\": \"tls\" is not supported yet");
+              "<string>:4:16: listener \"https\" tls: cert: cannot read \"/nonexistent/c.pem\": No such file or "
+              "directory");
     EXPECT_EQ(error_of(with_listener(R"(
 [[upstream]]
 name = "items"
