@@ -6,6 +6,8 @@
 #include "config/store.hpp"
 #include "metrics/metrics.hpp"
 #include "server/server.hpp"
+#include "limits/local_store.hpp"
+#include "upstream/health_checker.hpp"
 #include "upstream/server_state.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -34,12 +36,13 @@ struct process {
     config::store store;
     upstream::state_registry states;
     metrics::registry metrics;
+    limits::local_store limit_store;  // rate-limit buckets: shared by workers, kept across reloads
     std::atomic<bool> draining{false};
 };
 
 // Loads, validates and publishes a new config on SIGHUP. Parsing happens here, on the main
 // thread, never on a worker; in-flight requests keep the snapshot they started with.
-void reload(process& p, server::server& srv, admin::admin_server* admin) {
+void reload(process& p, server::server& srv, admin::admin_server* admin, upstream::health_checker& health) {
     auto r = config::load_file(p.config_path);
     if (!r.ok()) {
         p.metrics.config_reloads_total.Add({{"result", "error"}}).Increment();
@@ -62,6 +65,7 @@ void reload(process& p, server::server& srv, admin::admin_server* admin) {
     (void)admin;
     upstream::attach_states(*r.cfg, p.states);
     p.store.publish(std::move(r.cfg));
+    health.update(p.store.current());
     p.metrics.config_reloads_total.Add({{"result", "ok"}}).Increment();
     for (const auto& c : changes) spdlog::info("reload: {}", c);
     spdlog::info("config reloaded: generation {}", p.store.generation());
@@ -115,7 +119,10 @@ int main(int argc, char** argv) {
     // Signal handlers go in before any listener is announced: a SIGHUP or SIGTERM sent as soon
     // as the port is known must reach them, not the default action.
     asio::signal_set signals(main_ioc, SIGHUP, SIGTERM, SIGINT);
-    server::server srv(p.store, *access_log, p.metrics);
+    server::server srv(p.store, *access_log, p.metrics, p.limit_store);
+    // Active health checks run from one thread for the whole process, not once per worker.
+    upstream::health_checker health;
+    health.update(cfg);
     std::unique_ptr<admin::admin_server> admin;
     try {
         for (const auto& b : srv.start(*cfg)) spdlog::info("listener \"{}\" on {}", b.name, b.address);
@@ -137,7 +144,7 @@ int main(int argc, char** argv) {
         signals.async_wait([&](boost::system::error_code ec, int sig) {
             if (ec) return;
             if (sig == SIGHUP) {
-                if (!p.draining) reload(p, srv, admin.get());
+                if (!p.draining) reload(p, srv, admin.get(), health);
             } else if (!p.draining) {
                 p.draining = true;  // /readyz answers 503 from now on
                 const auto timeout = p.store.current()->server.drain_timeout;

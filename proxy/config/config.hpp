@@ -17,6 +17,7 @@ class RE2;
 
 namespace sluice::upstream {
 struct server_state;
+struct upstream_state;
 }
 
 namespace sluice::config {
@@ -169,6 +170,8 @@ struct upstream {
     outlier_settings outlier;
     retry_settings retries;
     std::optional<circuit_breaker_settings> circuit_breaker;  // absent: no breaker, no caps
+    // Retry budget and caps shared by workers, attached with the servers' state (attach_states).
+    std::shared_ptr<sluice::upstream::upstream_state> shared;
 };
 
 struct header_match {

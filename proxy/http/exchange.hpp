@@ -38,6 +38,7 @@ struct exchange {
     std::string_view scheme;
     bool client_keep_alive = true;
     bool websocket = false;  // a WebSocket upgrade on a route that allows it
+    const config::header_list* extra_response_headers = nullptr;  // e.g. RateLimit, set on the response
 
     // Outcome, for the session and the access log.
     std::optional<error> err;       // set when the exchange failed

@@ -8,7 +8,14 @@
 #include "http/exchange.hpp"
 #include "http/tunnel.hpp"
 
+#include "lb/balancer.hpp"
+#include "lb/hash_key.hpp"
+#include "route/router.hpp"
 #include "route/transform.hpp"
+#include "upstream/outcome.hpp"
+#include "upstream/outlier.hpp"
+#include "upstream/retry_budget.hpp"
+#include "upstream/server_state.hpp"
 #include "server/worker.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -21,6 +28,9 @@
 #include <boost/beast/http/write.hpp>
 
 #include <memory>
+#include <mutex>
+
+#include <spdlog/spdlog.h>
 #include <vector>
 
 namespace sluice::http {
@@ -66,6 +76,58 @@ inline void set_request_framing(bhttp::request<bhttp::buffer_body>& ureq, const 
     if (p.chunked()) ureq.chunked(true);
     else if (auto len = p.content_length()) ureq.content_length(*len);
 }
+
+inline breaker::attempt_result to_attempt_result(const upstream::outcome& o) {
+    switch (o.type) {
+    case upstream::outcome::kind::response: return breaker::attempt_result::response;
+    case upstream::outcome::kind::connect_failure: return breaker::attempt_result::connect_failure;
+    case upstream::outcome::kind::timeout: return breaker::attempt_result::timeout;
+    case upstream::outcome::kind::reset: return breaker::attempt_result::reset;
+    }
+    return breaker::attempt_result::reset;
+}
+
+inline void log_transition(std::string_view upstream, std::string_view server, const breaker::transition& t) {
+    spdlog::warn("upstream \"{}\" server {}: circuit {} -> {} ({})", upstream, server, breaker::to_string(t.from),
+                 breaker::to_string(t.to), t.reason);
+}
+
+// Holds what one upstream attempt takes and gives it back on every exit path: the server's
+// in-flight count (least_request and bounded loads read it) and a half-open probe slot.
+class attempt_guard {
+public:
+    attempt_guard() = default;
+    attempt_guard(const attempt_guard&) = delete;
+    attempt_guard& operator=(const attempt_guard&) = delete;
+    ~attempt_guard() {
+        end_attempt();
+        abandon_probe();
+    }
+    void start_attempt(upstream::server_state* s) {
+        end_attempt();
+        in_flight_ = s;
+        if (s) s->in_flight.fetch_add(1, std::memory_order_relaxed);
+    }
+    void end_attempt() {
+        if (in_flight_) in_flight_->in_flight.fetch_sub(1, std::memory_order_relaxed);
+        in_flight_ = nullptr;
+    }
+    void take_probe(upstream::server_state* s) {
+        abandon_probe();
+        probe_ = s;
+    }
+    void probe_reported() { probe_ = nullptr; }
+
+private:
+    void abandon_probe() {
+        if (!probe_) return;
+        std::lock_guard lock(probe_->mutex);
+        probe_->breaker.on_probe_abandoned();
+        probe_ = nullptr;
+    }
+    upstream::server_state* in_flight_ = nullptr;
+    upstream::server_state* probe_ = nullptr;
+};
 
 }  // namespace pp_detail
 
@@ -128,48 +190,170 @@ asio::awaitable<void> proxy_pass(exchange<Stream>& ex) {
 
     auto& pool = ex.w.pool();
     auto& balancer = ex.w.balancer(ex.cfg, ex.route.upstream_index);
-    // Servers already failed in this exchange (std::vector<bool> cannot be viewed as a span).
-    std::unique_ptr<bool[]> excluded(new bool[up.servers.size()]());
+    auto& views = ex.w.server_views();
+    const std::size_t n_servers = up.servers.size();
+    // Servers already tried in this exchange (std::vector<bool> cannot be viewed as a span).
+    std::unique_ptr<bool[]> tried(new bool[n_servers]());
+    upstream::upstream_state* shared = up.shared.get();
+    std::optional<upstream::retry_budget::request> budget_request;
+    if (shared) budget_request.emplace(shared->budget.start_request());
+    std::optional<upstream::retry_budget::retry> retry_token;
+    const auto* breaker_cfg = up.circuit_breaker ? &*up.circuit_breaker : nullptr;
+
+    std::optional<std::uint64_t> hash;
+    if (up.balance == config::balance_kind::consistent_hash) {
+        const std::string_view target = req.target();
+        const auto q = target.find('?');
+        const std::string_view query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
+        hash = lb::request_hash(up.hash_key, ex.client_ip, route::target_path(target), query,
+                                [&](std::string_view name) -> std::optional<std::string_view> {
+                                    auto it = req.find(name);
+                                    if (it == req.end()) return std::nullopt;
+                                    return std::string_view(it->value());
+                                });
+    }
 
     auto& metrics = ex.w.metrics();
     auto attempt_started = std::chrono::steady_clock::now();
     auto seconds_since = [](std::chrono::steady_clock::time_point t) {
         return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
     };
-    auto count_failure = [&](error e) { metrics.upstream_done(up.name, ex.server, outcome_of(e), seconds_since(attempt_started)); };
 
     std::unique_ptr<upstream::connection> conn;
     std::string key;
     std::optional<response_parser> rp;
     bool body_sent = false;
+    bool have_server = false;
+    bool fresh_only = false;  // a pooled connection turned out stale: open a new one to the same server
+
+    // The current attempt: its server, its in-flight count, its breaker probe, its cap slot.
+    std::size_t idx = 0;
+    upstream::server_state* st = nullptr;
+    attempt_guard guard;
+    breaker::resource_slot conn_slot;
+    bool breaker_refused = false;  // some server was skipped because its circuit is open
+
+    // Feeds the outcome of the current attempt to the metrics, outlier detection and breaker.
+    auto record = [&](const upstream::outcome& o, std::string_view label) {
+        metrics.upstream_done(up.name, ex.server, label, seconds_since(attempt_started));
+        const auto now = std::chrono::steady_clock::now();
+        upstream::record_outcome(up.servers, idx, o, now, up.outlier);
+        if (breaker_cfg && st) {
+            std::lock_guard lock(st->mutex);
+            const bool failed = breaker::counts_as_failure(*breaker_cfg, to_attempt_result(o), o.status);
+            const auto now_ns = now.time_since_epoch().count();
+            auto t = failed ? st->breaker.on_failure(now_ns, *breaker_cfg) : st->breaker.on_success(now_ns);
+            guard.probe_reported();
+            if (t) log_transition(up.name, ex.server, *t);
+        }
+    };
+    // After a failed attempt: true when the retry policy and the budget allow another try.
+    auto may_retry = [&](const upstream::outcome& o) {
+        tried[idx] = true;
+        guard.end_attempt();
+        conn_slot = {};
+        if (!upstream::should_retry(o, ex.attempts, up.retries, req.method_string(), has_body, body_sent)) return false;
+        if (!shared) return true;
+        auto t = shared->budget.try_retry(up.retries);
+        if (!t) return false;
+        retry_token = std::move(*t);
+        return true;
+    };
 
     for (;;) {
-        // ---- choose a server and a connection ----
-        if (!conn) {
-            auto idx = balancer.pick(std::span<const bool>(excluded.get(), up.servers.size()));
-            if (!idx) {
-                if (!ex.err) ex.err = error::no_server;
+        // ---- choose a server ----
+        if (!have_server) {
+            const auto now = std::chrono::steady_clock::now();
+            const auto now_ns = now.time_since_epoch().count();
+            views.resize(n_servers);
+            for (std::size_t i = 0; i < n_servers; ++i) {
+                const auto& s = up.servers[i];
+                auto* state = s.state.get();
+                bool available = true;
+                if (state) {
+                    available = state->healthy.load(std::memory_order_relaxed) && !upstream::is_ejected(*state, now);
+                    if (available && breaker_cfg) {
+                        std::lock_guard lock(state->mutex);
+                        if (state->breaker.current(now_ns) == breaker::state::open) {
+                            available = false;
+                            breaker_refused = true;
+                        }
+                    }
+                }
+                views[i] = {s.weight, state ? state->in_flight.load(std::memory_order_relaxed) : 0, available};
+            }
+            const auto pick = balancer.pick({std::span<const lb::server_view>(views.data(), n_servers),
+                                             std::span<const bool>(tried.get(), n_servers), hash});
+            if (!pick) {
+                // Keep the last attempt's error; with no attempt at all, say why nothing was tried.
+                if (!ex.err || ex.attempts == 0) ex.err = breaker_refused ? error::circuit_open : error::no_server;
                 co_return;
             }
-            const auto& server = up.servers[*idx];
+            idx = *pick;
+            st = up.servers[idx].state.get();
+            if (breaker_cfg && st) {
+                std::unique_lock lock(st->mutex);
+                const auto adm = st->breaker.allow(now_ns, *breaker_cfg);
+                lock.unlock();
+                if (adm.changed) log_transition(up.name, up.servers[idx].address.to_string(), *adm.changed);
+                if (!adm.allowed) {  // half-open with every probe slot taken: another server
+                    tried[idx] = true;
+                    breaker_refused = true;
+                    continue;
+                }
+                if (adm.probe) guard.take_probe(st);
+            }
+            if (breaker_cfg && shared) {
+                conn_slot = breaker::resource_slot::try_take(shared->caps.connections, breaker_cfg->max_connections);
+                if (!conn_slot) {
+                    guard.end_attempt();
+                    ex.err = error::upstream_overflow;  // Sluice's own refusal: no breaker, no outlier
+                    co_return;
+                }
+            }
+            have_server = true;
             ++ex.attempts;
-            key = server.address.to_string();
+            key = up.servers[idx].address.to_string();
             ex.server = key;
-            conn = pool.take(key, up.timeouts.idle);
+            guard.start_attempt(st);
             attempt_started = std::chrono::steady_clock::now();
+        }
+        // ---- a connection to it ----
+        if (!conn) {
+            if (!fresh_only) conn = pool.take(key, up.timeouts.idle);
+            fresh_only = false;
             if (!conn) {
-                auto res = co_await pool.connect(server.address, up.timeouts.connect);
+                breaker::resource_slot pending;
+                if (breaker_cfg && shared) {
+                    pending = breaker::resource_slot::try_take(shared->caps.pending, breaker_cfg->max_pending);
+                    if (!pending) {
+                        guard.end_attempt();
+                        ex.err = error::upstream_overflow;
+                        co_return;
+                    }
+                }
+                auto res = co_await pool.connect(up.servers[idx].address, up.timeouts.connect);
                 if (!res.conn) {
                     ex.err = res.err;
-                    count_failure(res.err);
-                    excluded[*idx] = true;  // connect failures are safe to retry elsewhere
-                    continue;
+                    const auto o = upstream::outcome::connect_failure();
+                    record(o, outcome_of(res.err));
+                    have_server = false;
+                    if (may_retry(o)) continue;
+                    co_return;
                 }
                 conn = std::move(res.conn);
             }
         }
         const bool reused = conn->requests > 0;
         ++conn->requests;
+        // A failure on this connection: the outcome it means for the server.
+        auto fail = [&](error e) {
+            ex.err = e;
+            const auto o = e == error::upstream_timeout ? upstream::outcome::timeout() : upstream::outcome::reset();
+            record(o, outcome_of(e));
+            have_server = false;
+            return may_retry(o);
+        };
 
         // ---- request head (and body) upstream ----
         ureq.body().data = nullptr;
@@ -180,9 +364,11 @@ asio::awaitable<void> proxy_pass(exchange<Stream>& ex) {
         auto [hec, hn] = co_await bhttp::async_write_header(conn->stream, sr, token);
         if (hec) {
             conn.reset();
-            if (reused) continue;  // stale pooled connection: nothing was consumed, try a fresh one
-            ex.err = is_timeout(hec) ? error::upstream_timeout : error::upstream_reset;
-            count_failure(*ex.err);
+            if (reused) {  // stale pooled connection: nothing was consumed, try a fresh one
+                fresh_only = true;
+                continue;
+            }
+            if (fail(is_timeout(hec) ? error::upstream_timeout : error::upstream_reset)) continue;
             co_return;
         }
 
@@ -209,7 +395,7 @@ asio::awaitable<void> proxy_pass(exchange<Stream>& ex) {
                         ex.close_downstream = true;
                         if (rec == bhttp::error::body_limit) ex.err = error::body_too_large;
                         else if (rec.category() == bhttp::make_error_code(bhttp::error::body_limit).category()) ex.err = error::bad_request;
-                        co_return;  // the upstream connection is dropped with conn
+                        co_return;  // the client's fault: the upstream connection is dropped with conn
                     }
                     const std::size_t got = relay_buffer_size - ex.parser.get().body().size;
                     ex.bytes_in += got;
@@ -225,26 +411,28 @@ asio::awaitable<void> proxy_pass(exchange<Stream>& ex) {
                 auto [wec, wn] = co_await bhttp::async_write(conn->stream, sr, token);
                 if (wec == bhttp::error::need_buffer) wec = {};
                 if (wec) {
-                    ex.err = is_timeout(wec) ? error::upstream_timeout : error::upstream_reset;
-                    count_failure(*ex.err);
                     ex.close_downstream = !ex.parser.is_done();
+                    fail(is_timeout(wec) ? error::upstream_timeout : error::upstream_reset);  // body sent: no retry
                     co_return;
                 }
                 if (sr.is_done()) break;
             }
         } else {
+            beast::error_code wec;
             while (!sr.is_done()) {
-                auto [wec, wn] = co_await bhttp::async_write(conn->stream, sr, token);
-                if (wec == bhttp::error::need_buffer) wec = {};
-                if (wec) {
-                    conn.reset();
-                    if (reused) break;
-                    ex.err = is_timeout(wec) ? error::upstream_timeout : error::upstream_reset;
-                    count_failure(*ex.err);
-                    co_return;
-                }
+                auto [ec, wn] = co_await bhttp::async_write(conn->stream, sr, token);
+                wec = ec == bhttp::error::need_buffer ? beast::error_code() : ec;
+                if (wec) break;
             }
-            if (!conn) continue;
+            if (wec) {
+                conn.reset();
+                if (reused) {
+                    fresh_only = true;
+                    continue;
+                }
+                if (fail(is_timeout(wec) ? error::upstream_timeout : error::upstream_reset)) continue;
+                co_return;
+            }
         }
 
         // ---- response head; interim 1xx responses other than 101 are dropped ----
@@ -263,15 +451,29 @@ asio::awaitable<void> proxy_pass(exchange<Stream>& ex) {
         if (rec) {
             const bool nothing_received = conn->buffer.size() == 0;
             conn.reset();
-            if (reused && !body_sent && nothing_received && !is_timeout(rec)) continue;  // stale connection
-            ex.err = classify_upstream_read(rec);
-            count_failure(*ex.err);
+            if (reused && !body_sent && nothing_received && !is_timeout(rec)) {  // stale connection
+                fresh_only = true;
+                continue;
+            }
+            if (fail(classify_upstream_read(rec))) continue;
             co_return;
         }
+        const unsigned code = rp->get().result_int();
+        const auto o = upstream::outcome::response(code);
+        record(o, code >= 500 ? "5xx" : "success");
+        if (upstream::retry_on(o, up.retries) && code != 101) {
+            // A status the retry policy names: try another server if allowed, else relay it.
+            const auto kept_err = ex.err;
+            if (may_retry(o)) {
+                ex.err = kept_err;
+                conn.reset();  // its body is not read: the connection cannot be reused
+                have_server = false;
+                continue;
+            }
+        }
+        ex.err.reset();  // earlier attempts failed, this one answered
         break;
     }
-    metrics.upstream_done(up.name, ex.server, rp->get().result_int() >= 500 ? "5xx" : "success",
-                          seconds_since(attempt_started));
 
     if (rp->get().result_int() == 101) {
         if (!ex.websocket) {  // a switch nobody asked for would desynchronise the connection
@@ -293,6 +495,8 @@ asio::awaitable<void> proxy_pass(exchange<Stream>& ex) {
     static_cast<bhttp::response_header<>&>(dres) = ures.base();
     const auto upstream_length = rp->content_length();
     route::prepare_downstream_response(dres, ex.route, ex.request_id);
+    if (ex.extra_response_headers)
+        for (const auto& [name, value] : *ex.extra_response_headers) dres.set(name, value);
     dres.version(11);
     if (!no_body) {
         dres.erase(bhttp::field::content_length);

@@ -9,6 +9,8 @@
 
 #include "common/access_log.hpp"
 #include "http/exchange.hpp"
+#include "limits/headers.hpp"
+#include "limits/limiter.hpp"
 #include "route/router.hpp"
 #include "route/transform.hpp"
 #include "server/worker.hpp"
@@ -60,7 +62,7 @@ struct local_response {
 template <class Stream>
 asio::awaitable<bool> write_local(Stream& ds, const config::config& cfg, const local_response& lr,
                                   std::string_view request_id, const config::route* route, bool keep_alive,
-                                  bool head) {
+                                  bool head, const config::header_list& extra = {}) {
     bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(lr.status), 11};
     res.set(bhttp::field::content_type, lr.content_type);
     if (!lr.location.empty()) res.set(bhttp::field::location, lr.location);
@@ -69,6 +71,7 @@ asio::awaitable<bool> write_local(Stream& ds, const config::config& cfg, const l
         for (const auto& name : route->remove_response_headers) res.erase(name);
         for (const auto& [name, value] : route->set_response_headers) res.set(name, value);
     }
+    for (const auto& [name, value] : extra) res.set(name, value);
     res.body() = lr.body;
     res.prepare_payload();
     if (head) res.body().clear();  // Content-Length stays: it describes the GET answer
@@ -80,8 +83,9 @@ asio::awaitable<bool> write_local(Stream& ds, const config::config& cfg, const l
     co_return !ec;
 }
 
-inline local_response error_response(error e, std::string_view request_id) {
-    return {status_of(e), error_body(e, request_id), "application/json", {}};
+inline local_response error_response(error e, std::string_view request_id, std::string_view upstream = {}) {
+    const bool names_upstream = e == error::circuit_open || e == error::upstream_overflow;
+    return {status_of(e), error_body(e, request_id, names_upstream ? upstream : std::string_view()), "application/json", {}};
 }
 
 inline std::size_t count_fields(const bhttp::fields& f) {
@@ -184,13 +188,34 @@ asio::awaitable<void> serve(Stream& ds, server::worker& w, const std::string& cl
         const config::route* r = failure ? nullptr : route::match(cfg, req.method_string(), host, path, req);
         if (!failure && !r) failure = error::no_route;
 
+        // Rate limit (before any upstream work; WebSocket handshakes included).
+        config::header_list extra;  // RateLimit headers for whatever answers this request
+        if (!failure && !r->rate_limit.empty()) {
+            const auto& policy = cfg.rate_limits[r->rate_limit_index];
+            std::string_view header_value;
+            if (policy.key == config::rate_limit_key::header)
+                if (auto it = req.find(policy.key_header); it != req.end()) header_value = it->value();
+            const auto key = limits::client_key(policy, client_ip, header_value, r->name);
+            const auto verdict = co_await w.limiter().check(cfg, policy, key);
+            if (verdict.d) {
+                extra.emplace_back("RateLimit-Policy", limits::policy_header(policy));
+                extra.emplace_back("RateLimit", limits::ratelimit_header(policy, *verdict.d));
+            }
+            if (!verdict.allowed) {
+                failure = error::rate_limited;
+                extra.emplace_back("Retry-After", verdict.d ? limits::retry_after_header(*verdict.d) : "1");
+            }
+        }
+        if (r) rec.route = r->name;
+
         bool close = false;
         if (failure) {
             // Sluice's own errors do not read the request body: the connection closes after them
             // unless there is no body to skip.
             keep_alive = keep_alive && parser.is_done() && status_of(*failure) < 500 &&
                          *failure != error::headers_too_large && *failure != error::bad_request;
-            close = !co_await write_local(ds, cfg, error_response(*failure, request_id), request_id, r, keep_alive, is_head) ||
+            close = !co_await write_local(ds, cfg, error_response(*failure, request_id), request_id, r, keep_alive,
+                                          is_head, extra) ||
                     !keep_alive;
             rec.status = status_of(*failure);
             rec.error = code_of(*failure);
@@ -204,18 +229,20 @@ asio::awaitable<void> serve(Stream& ds, server::worker& w, const std::string& cl
                 lr = {r->redirect->status, {}, "text/plain",
                       route::expand_location(r->redirect->location, scheme, host, target)};
             }
-            close = !co_await write_local(ds, cfg, lr, request_id, r, keep_alive, is_head) || !keep_alive;
+            close = !co_await write_local(ds, cfg, lr, request_id, r, keep_alive, is_head, extra) || !keep_alive;
             rec.status = lr.status;
         } else {
             rec.route = r->name;
             rec.upstream = cfg.upstreams[r->upstream_index].name;
             exchange<Stream> ex{ds, dbuf, parser, w, cfg, *r, request_id, client_ip, scheme, keep_alive};
             ex.websocket = r->websocket && is_websocket_upgrade(req);
+            ex.extra_response_headers = &extra;
             co_await proxy_pass(ex);
             if (ex.err && !ex.response_started) {
                 const bool can_keep = keep_alive && !ex.close_downstream && ex.parser.is_done();
-                close = !co_await write_local(ds, cfg, error_response(*ex.err, request_id), request_id, r, can_keep,
-                                              is_head) ||
+                close = !co_await write_local(ds, cfg, error_response(*ex.err, request_id, rec.upstream), request_id, r,
+                                              can_keep,
+                                              is_head, extra) ||
                         !can_keep;
                 rec.status = status_of(*ex.err);
             } else {

@@ -56,6 +56,18 @@ registry::registry()
                                     .Name("sluice_upstream_idle_connections")
                                     .Help("Idle keep-alive connections in the upstream pools, by worker")
                                     .Register(*registry_)),
+      ratelimit_rejected(prometheus::BuildCounter()
+                             .Name("sluice_ratelimit_rejected_total")
+                             .Help("Requests rejected with 429, by policy and limit")
+                             .Register(*registry_)),
+      ratelimit_redis_errors(prometheus::BuildCounter()
+                                 .Name("sluice_ratelimit_redis_errors_total")
+                                 .Help("Rate-limit checks that Redis could not answer, by policy")
+                                 .Register(*registry_)),
+      circuit_state(prometheus::BuildGauge()
+                        .Name("sluice_circuit_state")
+                        .Help("Circuit breaker state per server: 0 closed, 1 half-open, 2 open")
+                        .Register(*registry_)),
       websocket_sessions_active(prometheus::BuildGauge()
                                     .Name("sluice_websocket_sessions_active")
                                     .Help("WebSocket (Upgrade) tunnels open")
@@ -83,6 +95,12 @@ std::string registry::serialize(const config::config* cfg) {
                                      std::chrono::steady_clock::now().time_since_epoch().count();
                 const bool up = s.state->healthy.load(std::memory_order_relaxed) && !ejected;
                 upstream_healthy.Add({{"upstream", u.name}, {"server", s.address.to_string()}}).Set(up ? 1 : 0);
+                if (u.circuit_breaker) {
+                    std::lock_guard lock(s.state->mutex);
+                    const auto now_ns = std::chrono::steady_clock::now().time_since_epoch().count();
+                    circuit_state.Add({{"upstream", u.name}, {"server", s.address.to_string()}})
+                        .Set(static_cast<double>(s.state->breaker.current(now_ns)));
+                }
             }
     }
     return prometheus::TextSerializer().Serialize(registry_->Collect());

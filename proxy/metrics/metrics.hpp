@@ -45,6 +45,9 @@ public:
     prometheus::Family<prometheus::Counter>& connections_total;
     prometheus::Family<prometheus::Counter>& bytes_total;
     prometheus::Family<prometheus::Gauge>& upstream_idle_connections;
+    prometheus::Family<prometheus::Counter>& ratelimit_rejected;
+    prometheus::Family<prometheus::Counter>& ratelimit_redis_errors;
+    prometheus::Family<prometheus::Gauge>& circuit_state;
     prometheus::Family<prometheus::Gauge>& websocket_sessions_active;
     prometheus::Family<prometheus::Counter>& tls_handshake_failures;
     prometheus::Family<prometheus::Gauge>& config_generation;

@@ -25,8 +25,9 @@ tcp::endpoint resolve_listen_address(const config::endpoint& e) {
 
 }  // namespace
 
-server::server(const config::store& store, const common::access_log& log, metrics::registry& metrics)
-    : store_(store), log_(log), metrics_(metrics) {}
+server::server(const config::store& store, const common::access_log& log, metrics::registry& metrics,
+               limits::local_store& limit_store)
+    : store_(store), log_(log), metrics_(metrics), limit_store_(limit_store) {}
 
 server::~server() {
     stop();
@@ -48,7 +49,7 @@ bound_listener server::bind(const config::listener& l) {
 
 std::vector<bound_listener> server::start(const config::config& cfg) {
     const unsigned n = cfg.server.workers == 0 ? 1 : cfg.server.workers;
-    for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<worker>(i, store_, log_, metrics_));
+    for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<worker>(i, store_, log_, metrics_, limit_store_));
     std::vector<bound_listener> bound;
     for (const auto& l : cfg.listeners) bound.push_back(bind(l));
     for (auto& w : workers_) w->start();

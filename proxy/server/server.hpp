@@ -12,6 +12,10 @@
 #include <string>
 #include <vector>
 
+namespace sluice::limits {
+class local_store;
+}
+
 namespace sluice::server {
 
 class worker;
@@ -23,7 +27,8 @@ struct bound_listener {
 
 class server {
 public:
-    server(const config::store& store, const common::access_log& log, metrics::registry& metrics);
+    server(const config::store& store, const common::access_log& log, metrics::registry& metrics,
+           limits::local_store& limit_store);
     ~server();
 
     // Creates cfg.server.workers workers, binds cfg.listeners and starts the threads.
@@ -47,6 +52,7 @@ private:
 
     const common::access_log& log_;
     metrics::registry& metrics_;
+    limits::local_store& limit_store_;
     std::vector<std::unique_ptr<worker>> workers_;
     std::map<std::string, std::string> listening_;  // listener name -> configured address
 };

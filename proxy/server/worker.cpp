@@ -9,8 +9,15 @@ namespace sluice::server {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-worker::worker(unsigned index, const config::store& store, const common::access_log& log, metrics::registry& metrics)
-    : index_(index), snapshot_(store), log_(log), metrics_(metrics, index), pool_(ioc_), sweep_timer_(ioc_) {}
+worker::worker(unsigned index, const config::store& store, const common::access_log& log, metrics::registry& metrics,
+               limits::local_store& limit_store)
+    : index_(index),
+      snapshot_(store),
+      log_(log),
+      metrics_(metrics, index),
+      limiter_(ioc_, limit_store, metrics),
+      pool_(ioc_),
+      sweep_timer_(ioc_) {}
 
 worker::~worker() {
     stop();
@@ -99,6 +106,7 @@ void worker::drain(std::function<void()> on_idle) {
     asio::post(ioc_, [this, on_idle = std::move(on_idle)]() mutable {
         draining_ = true;
         on_idle_ = std::move(on_idle);
+        limiter_.stop();
         for (auto& a : acceptors_) {
             boost::system::error_code ec;
             a->acceptor.close(ec);
@@ -123,19 +131,15 @@ void worker::join() {
     if (thread_.joinable()) thread_.join();
 }
 
-lb::round_robin& worker::balancer(const config::config& cfg, std::size_t upstream_index) {
+lb::balancer& worker::balancer(const config::config& cfg, std::size_t upstream_index) {
     if (cfg.generation != balancer_generation_ || balancers_.size() != cfg.upstreams.size()) {
         balancers_.clear();
         balancers_.reserve(cfg.upstreams.size());
-        for (const auto& u : cfg.upstreams) {
-            std::vector<std::uint32_t> weights;
-            weights.reserve(u.servers.size());
-            for (const auto& s : u.servers) weights.push_back(s.weight);
-            balancers_.emplace_back(std::move(weights));
-        }
+        // A different seed per worker: random choices do not move in lockstep across threads.
+        for (const auto& u : cfg.upstreams) balancers_.push_back(lb::make_balancer(u, 0x5111CEull + index_));
         balancer_generation_ = cfg.generation;
     }
-    return balancers_[upstream_index];
+    return *balancers_[upstream_index];
 }
 
 }  // namespace sluice::server

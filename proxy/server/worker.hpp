@@ -5,7 +5,8 @@
 
 #include "common/access_log.hpp"
 #include "config/store.hpp"
-#include "lb/round_robin.hpp"
+#include "lb/balancer.hpp"
+#include "limits/limiter.hpp"
 #include "metrics/metrics.hpp"
 #include "upstream/pool.hpp"
 
@@ -27,7 +28,8 @@ class tls_bundle;
 
 class worker {
 public:
-    worker(unsigned index, const config::store& store, const common::access_log& log, metrics::registry& metrics);
+    worker(unsigned index, const config::store& store, const common::access_log& log, metrics::registry& metrics,
+           limits::local_store& limit_store);
     ~worker();
     worker(const worker&) = delete;
     worker& operator=(const worker&) = delete;
@@ -55,7 +57,9 @@ public:
     upstream::pool& pool() { return pool_; }
     const common::access_log& access_log() const { return log_; }
     metrics::worker_metrics& metrics() { return metrics_; }
-    lb::round_robin& balancer(const config::config& cfg, std::size_t upstream_index);
+    limits::limiter& limiter() { return limiter_; }
+    lb::balancer& balancer(const config::config& cfg, std::size_t upstream_index);
+    std::vector<lb::server_view>& server_views() { return views_; }  // scratch for one pick
     bool draining() const { return draining_; }
     unsigned index() const { return index_; }
 
@@ -80,11 +84,13 @@ private:
     config::cached_snapshot snapshot_;
     const common::access_log& log_;
     metrics::worker_metrics metrics_;
+    limits::limiter limiter_;
     upstream::pool pool_;
     std::vector<std::shared_ptr<acceptor_entry>> acceptors_;
     boost::asio::steady_timer sweep_timer_;
     std::uint64_t balancer_generation_ = 0;
-    std::vector<lb::round_robin> balancers_;
+    std::vector<std::unique_ptr<lb::balancer>> balancers_;
+    std::vector<lb::server_view> views_;
     std::size_t sessions_ = 0;
     std::unordered_set<boost::asio::ip::tcp::socket*> idle_;
     bool draining_ = false;

@@ -8,6 +8,8 @@
 // (outlier detection, circuit breaker) are guarded by `mutex`, taken once per request outcome.
 
 #include "breaker/circuit_breaker.hpp"
+#include "breaker/resource_limit.hpp"
+#include "upstream/retry_budget.hpp"
 #include "upstream/outlier.hpp"
 
 #include <atomic>
@@ -34,11 +36,19 @@ struct server_state {
     breaker::circuit_breaker breaker;  // the upstream's circuit_breaker table (idle when absent)
 };
 
+// State of a whole upstream shared by all workers and kept across reloads (by name): the retry
+// budget and the concurrency caps of its circuit_breaker table.
+struct upstream_state {
+    retry_budget budget;
+    breaker::upstream_caps caps;
+};
+
 // Hands out server_state by (upstream, address). Used when a config snapshot is published,
 // never on the request path.
 class state_registry {
 public:
     std::shared_ptr<server_state> get(const std::string& upstream, const std::string& address);
+    std::shared_ptr<upstream_state> get_upstream(const std::string& upstream);
 
     // Forgets entries no snapshot holds any more.
     void collect();
@@ -46,6 +56,7 @@ public:
 private:
     std::mutex mutex_;
     std::map<std::pair<std::string, std::string>, std::weak_ptr<server_state>> states_;
+    std::map<std::string, std::weak_ptr<upstream_state>> upstreams_;
 };
 
 // Gives every server of `cfg` its shared state (existing for servers that stay).
