@@ -182,7 +182,8 @@ protected:
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
         while (std::chrono::steady_clock::now() < deadline) {
             if (cli({"PING"}) == "PONG\n") {
-                ready_ = true;
+                // Every test may run alone (ctest runs each in its own process): load the script here.
+                ready_ = cli({"SCRIPT", "LOAD", std::string(redis_script())}) == std::string(redis_script_sha1()) + "\n";
                 return;
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
