@@ -150,7 +150,12 @@ asio::awaitable<void> relay_upgrade(exchange<Stream>& ex, pp_detail::response_pa
     if (ec) co_return;
     auto& sessions = ex.w.metrics().websocket_sessions();
     sessions.Increment();
-    const auto stats = co_await run_tunnel(ex.ds, ex.dbuf, conn.stream, conn.buffer, ex.cfg.server.idle_timeout);
+    tunnel_control ctl;
+    ex.w.add_tunnel(&ctl);
+    if (ex.w.draining()) ctl.request_close();
+    const auto stats =
+        co_await run_tunnel(ex.ds, ex.dbuf, conn.stream, conn.buffer, ex.cfg.server.idle_timeout, ctl);
+    ex.w.remove_tunnel(&ctl);
     sessions.Decrement();
     ex.bytes_in += stats.to_upstream;
     ex.bytes_out += stats.to_downstream;

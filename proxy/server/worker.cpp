@@ -1,6 +1,7 @@
 #include "server/worker.hpp"
 
 #include "http/session.hpp"
+#include "http/tunnel.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -116,6 +117,7 @@ void worker::drain(std::function<void()> on_idle) {
             boost::system::error_code ec;
             s->cancel(ec);
         }
+        for (auto* t : std::vector<http::tunnel_control*>(tunnels_.begin(), tunnels_.end())) t->request_close();
         if (sessions_ == 0 && on_idle_) std::exchange(on_idle_, nullptr)();
     });
 }

@@ -22,6 +22,10 @@
 #include <unordered_set>
 #include <vector>
 
+namespace sluice::http {
+struct tunnel_control;
+}
+
 namespace sluice::server {
 
 class tls_bundle;
@@ -68,6 +72,9 @@ public:
     void session_started() { ++sessions_; }
     void session_ended();
     void set_idle(boost::asio::ip::tcp::socket* s) { idle_.insert(s); }
+    // Open WebSocket tunnels, asked to close (1001) when the worker drains.
+    void add_tunnel(http::tunnel_control* t) { tunnels_.insert(t); }
+    void remove_tunnel(http::tunnel_control* t) { tunnels_.erase(t); }
     void clear_idle(boost::asio::ip::tcp::socket* s) { idle_.erase(s); }
 
 private:
@@ -93,6 +100,7 @@ private:
     std::vector<lb::server_view> views_;
     std::size_t sessions_ = 0;
     std::unordered_set<boost::asio::ip::tcp::socket*> idle_;
+    std::unordered_set<http::tunnel_control*> tunnels_;
     bool draining_ = false;
     bool started_ = false;
     std::function<void()> on_idle_;

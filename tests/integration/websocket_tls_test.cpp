@@ -66,7 +66,7 @@ protected:
     }
     void SetUp() override {
         echo = start_backend("echo", "echo-ws");
-        sluice = start_sluice(
+        toml_ = std::string(
             "[server]\nworkers = 2\naccess_log = \"off\"\nidle_timeout = \"20s\"\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n"
             "[[listener]]\nname = \"http\"\nlisten = \"LISTEN\"\n\n"
             "[[listener]]\nname = \"https\"\nlisten = \"LISTEN\"\n"
@@ -77,6 +77,7 @@ protected:
             "[[route]]\nname = \"ws\"\nmatch = { path_prefix = \"/ws\" }\nupstream = \"echo\"\nwebsocket = true\n\n"
             "[[route]]\nname = \"nows\"\nmatch = { path_prefix = \"/nows\" }\nrewrite_prefix = \"/ws\"\nupstream = \"echo\"\n\n"
             "[[route]]\nname = \"echo\"\nmatch = { path_prefix = \"/\" }\nupstream = \"echo\"\n");
+        sluice = start_sluice(toml_);
         auto both = sluice.proc->wait_for(R"(listener "https" on 127\.0\.0\.1:(\d+))");
         if (!both) throw std::runtime_error("no https listener: " + sluice.proc->output());
         tls_port = static_cast<unsigned short>(std::stoi((*both)[1]));
@@ -89,7 +90,17 @@ protected:
                std::to_string(tls_port) + ":127.0.0.1 https://" + name + ":" + std::to_string(tls_port) + path;
     }
 
+    // Rewrites the config file (same listeners), with an extra first route or without it.
+    void write_config(bool extra_route) {
+        std::string text = std::regex_replace(toml_, std::regex("LISTEN"), "127.0.0.1:0");
+        if (extra_route)
+            text.insert(text.find("[[route]]"), "[[route]]\nname = \"extra\"\nmatch = { path_exact = \"/extra\" }\n"
+                                                "direct_response = { status = 200, body = \"extra\" }\n\n");
+        std::ofstream(sluice.config_path) << text;
+    }
+
     static test_pki* pki;
+    std::string toml_;
     backend echo;
     proxy sluice;
     unsigned short tls_port = 0;
@@ -202,6 +213,37 @@ TEST_F(WebSocketTlsTest, SecureWebSocket) {
                           "/ws --cafile " + pki->dir + "/ca.pem");
     EXPECT_EQ(s2, 0) << out2;
     EXPECT_NE(out2.find("ok messages=1000"), std::string::npos) << out2;
+}
+
+TEST_F(WebSocketTlsTest, ReloadsCloseNoTunnel) {
+    std::vector<std::unique_ptr<child_process>> clients;
+    for (int i = 0; i < 3; ++i) {
+        clients.push_back(std::make_unique<child_process>(
+            "/usr/bin/python3", std::vector<std::string>{ws_client, "steady", ws_url(), "--seconds", "4"}));
+        ASSERT_TRUE(clients.back()->wait_for("ok open", std::chrono::seconds(20))) << clients.back()->output();
+    }
+    for (int i = 0; i < 20; ++i) {
+        write_config(i % 2 == 0);
+        sluice.proc->signal(SIGHUP);
+        ASSERT_TRUE(sluice.proc->wait_for("generation " + std::to_string(i + 2)));
+        const bool extra = get(sluice.port, "/extra").body == "extra";  // the new routes are in force
+        EXPECT_EQ(extra, i % 2 == 0);
+    }
+    for (auto& c : clients) {
+        EXPECT_EQ(c->wait_exit(std::chrono::seconds(30)), 0) << c->output();
+        EXPECT_NE(c->output().find("ok steady"), std::string::npos) << c->output();
+    }
+}
+
+TEST_F(WebSocketTlsTest, DrainSendsGoingAwayToTunnels) {
+    child_process client("/usr/bin/python3",
+                         {ws_client, "steady", ws_url(), "--seconds", "25", "--expect-close", "1001"});
+    ASSERT_TRUE(client.wait_for("ok open", std::chrono::seconds(20))) << client.output();
+    sluice.proc->signal(SIGTERM);
+    EXPECT_EQ(client.wait_exit(std::chrono::seconds(15)), 0) << client.output();
+    EXPECT_NE(client.output().find("closed 1001"), std::string::npos) << client.output();
+    // The close handshake ended the tunnel, so the drain finished long before drain_timeout (30 s).
+    EXPECT_EQ(sluice.proc->wait_exit(std::chrono::seconds(10)), 0) << sluice.proc->output();
 }
 
 }  // namespace

@@ -5,6 +5,8 @@ Usage: ws_client.py MODE URL [--cafile F]
   messages    1,000 text messages echoed in order, a 1 MiB binary frame, ping/pong,
               then a close with code 4001 that must come back (close codes both ways)
   concurrent  200 sessions at once, each echoing 10 messages
+  steady      one message every 50 ms, each echo checked, for --seconds S (default 5); a close
+              from the server ends it: prints "closed CODE" and exits 0 when CODE is --expect-close
   slow        sends 1 MiB messages without reading the echoes until sending blocks (2 s),
               prints how many it sent, then holds the connection unread for --hold seconds
 Prints "ok ..." and exits 0 on success, prints the problem and exits 1 otherwise.
@@ -77,17 +79,47 @@ async def slow(url, ctx):
 
 
 HOLD = 5.0
+SECONDS = 5.0
+EXPECT_CLOSE = None
+
+
+async def steady(url, ctx):
+    loop = asyncio.get_running_loop()
+    end = loop.time() + SECONDS
+    sent = 0
+    async with websockets.connect(url, ssl=ctx) as ws:
+        print("ok open", flush=True)
+        try:
+            while loop.time() < end:
+                await ws.send(f"tick {sent}")
+                got = await asyncio.wait_for(ws.recv(), 10)
+                if got != f"tick {sent}":
+                    raise AssertionError(f"expected 'tick {sent}', got {got!r}")
+                sent += 1
+                await asyncio.sleep(0.05)
+        except websockets.exceptions.ConnectionClosed as closed:
+            print(f"closed {closed.code} after {sent}", flush=True)
+            if EXPECT_CLOSE is not None and closed.code == EXPECT_CLOSE:
+                return
+            raise
+    if EXPECT_CLOSE is not None:
+        raise AssertionError(f"no close {EXPECT_CLOSE} within {SECONDS}s")
+    print(f"ok steady messages={sent}", flush=True)
 
 
 def main():
-    global HOLD
+    global HOLD, SECONDS, EXPECT_CLOSE
     mode, url = sys.argv[1], sys.argv[2]
+    if "--seconds" in sys.argv:
+        SECONDS = float(sys.argv[sys.argv.index("--seconds") + 1])
+    if "--expect-close" in sys.argv:
+        EXPECT_CLOSE = int(sys.argv[sys.argv.index("--expect-close") + 1])
     if "--hold" in sys.argv:
         HOLD = float(sys.argv[sys.argv.index("--hold") + 1])
     cafile = sys.argv[sys.argv.index("--cafile") + 1] if "--cafile" in sys.argv else None
     ctx = ssl_context(cafile)
     try:
-        asyncio.run({"messages": messages, "concurrent": concurrent, "slow": slow}[mode](url, ctx))
+        asyncio.run({"messages": messages, "concurrent": concurrent, "slow": slow, "steady": steady}[mode](url, ctx))
     except Exception as e:  # noqa: BLE001 - report anything as a test failure
         print(f"FAIL {type(e).__name__}: {e}", flush=True)
         sys.exit(1)
