@@ -60,6 +60,7 @@ std::string format_access_record(const access_record& r) {
     append_field(out, "upstream", r.upstream);
     append_field(out, "server", r.server);
     if (!r.error.empty()) append_field(out, "error", r.error);
+    append_field(out, "cache", r.cache);
     append_number(out, "attempts", r.attempts);
     out += "}\n";
     return out;

@@ -24,6 +24,7 @@ struct access_record {
     std::string_view upstream;
     std::string_view server;
     std::string_view error;       // error code when Sluice produced or cut the response
+    std::string_view cache = "off";  // the route's cache result (off: the route does not cache)
     unsigned attempts = 0;        // upstream attempts made
 };
 

@@ -273,6 +273,7 @@ TEST_F(ProxyTest, AccessLogHasOneJsonLinePerRequest) {
     EXPECT_EQ(rec.at("server").as_string(), echo.address());
     EXPECT_EQ(rec.at("client").as_string(), "127.0.0.1");
     EXPECT_EQ(rec.at("attempts").to_number<int>(), 1);
+    EXPECT_EQ(rec.at("cache").as_string(), "off");
 }
 
 }  // namespace
