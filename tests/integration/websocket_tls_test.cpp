@@ -9,6 +9,7 @@
 #include <fstream>
 #include <future>
 #include <regex>
+#include <thread>
 
 #include <unistd.h>
 
@@ -215,7 +216,18 @@ TEST_F(WebSocketTlsTest, SecureWebSocket) {
     EXPECT_NE(out2.find("ok messages=1000"), std::string::npos) << out2;
 }
 
-TEST_F(WebSocketTlsTest, ReloadsCloseNoTunnel) {
+TEST_F(WebSocketTlsTest, ReloadsCloseNoTunnelAndFailNoRequest) {
+    // Keep-alive HTTP load alongside the WebSocket sessions, for the whole run.
+    std::atomic<bool> stop{false};
+    std::atomic<int> ok{0}, failed{0};
+    std::thread load([&] {
+        try {
+            connection c(sluice.port);
+            while (!stop) (c.request("GET", "/echo").status == 200 ? ok : failed)++;
+        } catch (const std::exception&) {
+            failed++;
+        }
+    });
     std::vector<std::unique_ptr<child_process>> clients;
     for (int i = 0; i < 3; ++i) {
         clients.push_back(std::make_unique<child_process>(
@@ -229,6 +241,10 @@ TEST_F(WebSocketTlsTest, ReloadsCloseNoTunnel) {
         const bool extra = get(sluice.port, "/extra").body == "extra";  // the new routes are in force
         EXPECT_EQ(extra, i % 2 == 0);
     }
+    stop = true;
+    load.join();
+    EXPECT_EQ(failed.load(), 0);
+    EXPECT_GT(ok.load(), 20);
     for (auto& c : clients) {
         EXPECT_EQ(c->wait_exit(std::chrono::seconds(30)), 0) << c->output();
         EXPECT_NE(c->output().find("ok steady"), std::string::npos) << c->output();
