@@ -29,6 +29,7 @@ Sluice is listening on http://127.0.0.1:8080 (access log on stderr). Try:
   curl -i http://127.0.0.1:8080/items            # round-robin 2:1 over items-1 and items-2 (X-Backend)
   curl -i http://127.0.0.1:8080/api/echo/hello   # rewritten to /echo/hello, headers added
   curl -i http://127.0.0.1:8080/v1/items         # 301 redirect
+  curl -s http://127.0.0.1:9901/metrics | grep sluice_requests_total
   kill -HUP <sluice pid>                         # reload conf/sluice.toml
 Ctrl-C stops the stack.
 MSG

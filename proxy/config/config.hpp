@@ -142,7 +142,7 @@ struct circuit_breaker_settings {
     std::uint32_t failure_threshold = 5;   // 1..1'000'000
     duration recovery_timeout{30'000};
     std::uint32_t half_open_requests = 1;  // probes admitted at once while half-open
-    std::uint32_t max_connections = 1024;  // connections open to the upstream's servers, all workers
+    std::uint32_t max_connections = 1024;  // upstream requests in progress (attempts), all workers
     std::uint32_t max_pending = 256;       // requests waiting for a connection, all workers
     // What counts as a failure (`on`): default ["connect-failure", "timeout", "5xx"].
     bool on_connect_failure = true;
@@ -232,6 +232,19 @@ struct redis_settings {
     std::uint32_t pool_size = 4;    // connections per server (1..1024)
 };
 
+enum class cache_store { memory, redis };
+
+// [cache]: the response cache of the routes with cache = true (cache::policy, cache::memory_store,
+// cache::coalescer). Always present: without a [cache] table the defaults apply.
+struct cache_settings {
+    cache_store store = cache_store::memory;      // redis: needs [redis]
+    std::uint64_t max_bytes = 256ull << 20;       // memory store: all entries
+    std::uint64_t max_object_bytes = 8ull << 20;  // one response (body + headers); <= max_bytes
+    duration default_ttl{0};    // lifetime of cacheable responses that give none; 0: not stored
+    duration lock_timeout{5'000};  // coalesced misses wait this long for the leading fetch
+    bool allow_authorization = false;  // cache requests with Authorization (responses must allow it)
+};
+
 struct route {
     std::string name;  // "route[N]" when not given
     route_match match;
@@ -245,6 +258,7 @@ struct route {
     header_list set_response_headers;
     std::vector<std::string> remove_response_headers;
     bool websocket = false;          // Upgrade: websocket is forwarded and the connection tunnelled
+    bool cache = false;              // responses may be cached (config::cache_settings)
     std::size_t upstream_index = 0;  // index into config::upstreams (resolved by the loader)
     std::string rate_limit;              // policy name; empty: not limited
     std::size_t rate_limit_index = 0;    // index into config::rate_limits when rate_limit is set
@@ -260,6 +274,7 @@ struct config {
     std::vector<route> routes;
     std::vector<rate_limit_policy> rate_limits;  // sorted by name
     std::optional<redis_settings> redis;         // absent: no [redis] table
+    cache_settings cache;
 };
 
 using snapshot = std::shared_ptr<const config>;

@@ -6,6 +6,7 @@
 // instantiate it.
 
 #include "http/exchange.hpp"
+#include "http/framing.hpp"
 #include "http/tunnel.hpp"
 
 #include "lb/balancer.hpp"
@@ -463,11 +464,22 @@ asio::awaitable<void> proxy_pass(exchange<Stream>& ex) {
             if (fail(classify_upstream_read(rec))) continue;
             co_return;
         }
+        if (framing::check_response(rp->get())) {  // ambiguous framing (framing.hpp): 502, never reused
+            conn.reset();
+            if (fail(error::upstream_bad_response)) continue;
+            co_return;
+        }
         const unsigned code = rp->get().result_int();
         const auto o = upstream::outcome::response(code);
         record(o, code >= 500 ? "5xx" : "success");
-        if (upstream::retry_on(o, up.retries) && code != 101) {
-            // A status the retry policy names: try another server if allowed, else relay it.
+        auto another_server = [&] {
+            for (std::size_t i = 0; i < n_servers; ++i)
+                if (i != idx && !tried[i] && views[i].available) return true;
+            return false;
+        };
+        if (upstream::retry_on(o, up.retries) && code != 101 && another_server()) {
+            // A status the retry policy names, with a server left to ask: try it if allowed,
+            // else relay this answer (never replace it with Sluice's own 503).
             const auto kept_err = ex.err;
             if (may_retry(o)) {
                 ex.err = kept_err;

@@ -21,6 +21,12 @@ void limiter::stop() {
     if (redis_) redis_->stop();
 }
 
+void limiter::collect() {
+    store_.collect(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                       std::chrono::steady_clock::now().time_since_epoch())
+                       .count());
+}
+
 redis::client* limiter::redis_for(const config::config& cfg) {
     if (!cfg.redis) return nullptr;
     std::vector<std::string> servers;

@@ -45,6 +45,7 @@ public:
                                           std::string_view client_key);
 
     void stop();  // stops the Redis client (drain)
+    void collect();  // drops idle keys of the shared local store (called periodically by one worker)
 
 private:
     redis::client* redis_for(const config::config& cfg);

@@ -92,6 +92,7 @@ void worker::schedule_sweep() {
         if (ec) return;
         pool_.sweep();
         metrics_.idle_upstream_connections(pool_.idle_count());
+        if (index_ == 0) limiter_.collect();  // the store is shared: one worker sweeps it
         schedule_sweep();
     });
 }

@@ -133,6 +133,17 @@ TEST_F(RetryTest, KilledBackendUnderLoadCostsNoClientError) {
     EXPECT_EQ(r.header("x-backend"), "get-a");
 }
 
+TEST(RetryStatusTest, LastServerAnswerIsRelayedNotReplacedBy503) {
+    backend e = start_backend("echo", "only");
+    auto p = start_sluice(server_block() +
+                          upstream_block("e", {{&e, 1}}, "retries = { attempts = 3, on = [\"500\"] }\n"
+                                                        "outlier = { consecutive_failures = 0 }") +
+                          "[[route]]\nupstream = \"e\"\n");
+    auto r = get(p.port, "/status/500");
+    EXPECT_EQ(r.status, 500u) << r.body;
+    EXPECT_EQ(r.header("x-backend"), "only");
+}
+
 TEST(BreakerTest, OpensAfterThresholdThenOneProbeClosesIt) {
     backend e = start_backend("echo", "flaky");
     auto p = start_sluice(
