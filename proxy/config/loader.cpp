@@ -560,7 +560,7 @@ private:
     // --- sections ---
 
     void document(const toml::table& root) {
-        check_keys(root, {"server", "admin", "listener", "upstream", "route", "rate_limit", "redis"}, {"cache"},
+        check_keys(root, {"server", "admin", "listener", "upstream", "route", "rate_limit", "redis", "cache"}, {},
                    "", "");
         if (const toml::node* n = root.get("server")) {
             if (const auto* t = n->as_table()) {
@@ -582,6 +582,7 @@ private:
         // [redis] and the rate-limit policies before routes, which name policies.
         redis_section(root);
         rate_limit_section(root);
+        cache_section(root);
         each_table(root, "route", [this](const toml::table& t, std::size_t i) { route_entry(t, i); });
 
         const toml::node* listeners = root.get("listener");
@@ -1196,6 +1197,73 @@ private:
         cfg_.redis = std::move(r);
     }
 
+    // [cache]; after [redis] (store = "redis" needs it). Without the table the defaults apply.
+    void cache_section(const toml::table& root) {
+        const toml::node* n = root.get("cache");
+        if (!n) {
+            return;
+        }
+        const auto* t = n->as_table();
+        if (!t) {
+            error(*n, "\"cache\" must be a table ([cache]), got " + type_name(*n));
+            return;
+        }
+        const std::string ctx = "[cache]";
+        check_keys(*t, {"store", "max_bytes", "max_object_bytes", "default_ttl", "lock_timeout", "allow_authorization"},
+                   {}, ctx, ctx);
+        cache_settings& c = cfg_.cache;
+        const toml::node* store_node = t->get("store");
+        if (store_node) {
+            if (auto s = read_string(*store_node, ctx, "store")) {
+                if (*s == "memory") {
+                    c.store = cache_store::memory;
+                } else if (*s == "redis") {
+                    // The Redis cache store is not wired into the request path yet: refuse it
+                    // rather than silently caching in memory.
+                    error(*store_node, ctx + ": store \"redis\" is not supported yet (use \"memory\")");
+                } else {
+                    error(*store_node, at(ctx, "store") + "unknown store " + quote(*s) + " (use \"memory\" or \"redis\")");
+                }
+            }
+        }
+        bool sizes_ok = true;
+        if (const auto* v = t->get("max_bytes")) {
+            auto size = read_size(*v, ctx, "max_bytes", false);
+            sizes_ok = sizes_ok && size.has_value();
+            if (size) c.max_bytes = *size;
+        }
+        const toml::node* object_node = t->get("max_object_bytes");
+        if (object_node) {
+            auto size = read_size(*object_node, ctx, "max_object_bytes", false);
+            sizes_ok = sizes_ok && size.has_value();
+            if (size) c.max_object_bytes = *size;
+        }
+        if (sizes_ok && c.max_object_bytes > c.max_bytes) {
+            error(object_node ? *object_node : *t->get("max_bytes"),
+                  at(ctx, "max_object_bytes") + "must not exceed max_bytes (" + std::to_string(c.max_bytes) + " bytes)");
+        }
+        constexpr std::uint64_t redis_max_value = 512ull << 20;  // Redis's largest string
+        if (sizes_ok && c.store == cache_store::redis && c.max_object_bytes > redis_max_value) {
+            error(object_node ? *object_node : *store_node,
+                  at(ctx, "max_object_bytes") + "at most \"512MiB\" with store \"redis\" (its largest value)");
+        }
+        if (const auto* v = t->get("default_ttl")) {
+            if (auto d = read_duration(*v, ctx, "default_ttl", true)) {
+                c.default_ttl = *d;
+            }
+        }
+        if (const auto* v = t->get("lock_timeout")) {
+            if (auto d = read_duration(*v, ctx, "lock_timeout", false)) {
+                c.lock_timeout = *d;
+            }
+        }
+        if (const auto* v = t->get("allow_authorization")) {
+            if (auto b = read_bool(*v, ctx, "allow_authorization")) {
+                c.allow_authorization = *b;
+            }
+        }
+    }
+
     // [rate_limit.NAME] tables; after [redis] (store = "redis" needs it), before routes (which name them).
     void rate_limit_section(const toml::table& root) {
         const toml::node* n = root.get("rate_limit");
@@ -1529,8 +1597,11 @@ private:
                    {"lua"}, ctx, ctx);
 
         if (const auto* n = t.get("cache")) {
-            if (auto on = read_bool(*n, ctx, "cache"); on && *on) {
-                error(t.find("cache")->first, ctx + ": " + quote("cache") + " is not supported yet");
+            if (auto on = read_bool(*n, ctx, "cache")) {
+                r.cache = *on;
+                if (*on && !t.contains("upstream")) {
+                    error(*n, ctx + ": cache = true needs an upstream (redirects and direct responses are not cached)");
+                }
             }
         }
         if (const auto* n = t.get("websocket")) {

@@ -696,10 +696,7 @@ store = "memory"
 [redis]
 servers = ["127.0.0.1:6379"]
 )"));
-    EXPECT_EQ(errors_of(r),
-              "<string>:16:1: route[0]: \"cache\" is not supported yet\n"
-              "<string>:18:1: route[0]: \"lua\" is not supported yet\n"
-              "<string>:23:2: \"cache\" is not supported yet\n");
+    EXPECT_EQ(errors_of(r), "<string>:18:1: route[0]: \"lua\" is not supported yet\n");
     EXPECT_EQ(error_of(R"(
 [[listener]]
 name = "https"
@@ -1373,6 +1370,107 @@ servers = ["127.0.0.1:9001"]
 circuit_breaker = 5
 )")),
               "<string>:7:19: upstream \"items\": circuit_breaker: expected a table, got an integer");
+}
+
+// [cache] and route cache = true
+
+TEST(ConfigLoaderCache, TableAndRoutesLoad) {
+    const load_result r = load(with_listener(R"(
+[[upstream]]
+name = "items"
+servers = ["127.0.0.1:9001"]
+
+[[route]]
+match = { path_prefix = "/items" }
+upstream = "items"
+cache = true
+
+[[route]]
+upstream = "items"
+
+[cache]
+store = "memory"
+max_bytes = "64MiB"
+max_object_bytes = "1MiB"
+default_ttl = "30s"
+lock_timeout = "2s"
+allow_authorization = true
+)"));
+    ASSERT_TRUE(r.ok()) << errors_of(r);
+    const config& c = *r.cfg;
+    ASSERT_EQ(c.routes.size(), 2u);
+    EXPECT_TRUE(c.routes[0].cache);
+    EXPECT_FALSE(c.routes[1].cache);
+    EXPECT_EQ(c.cache.store, cache_store::memory);
+    EXPECT_EQ(c.cache.max_bytes, 64u << 20);
+    EXPECT_EQ(c.cache.max_object_bytes, 1u << 20);
+    EXPECT_EQ(c.cache.default_ttl, milliseconds(30'000));
+    EXPECT_EQ(c.cache.lock_timeout, milliseconds(2'000));
+    EXPECT_TRUE(c.cache.allow_authorization);
+}
+
+TEST(ConfigLoaderCache, DefaultsWithoutATable) {
+    // cache = true needs no [cache] table: the memory store with its defaults.
+    const load_result r = load(with_listener(R"(
+[[upstream]]
+name = "items"
+servers = ["127.0.0.1:9001"]
+
+[[route]]
+upstream = "items"
+cache = true
+)"));
+    ASSERT_TRUE(r.ok()) << errors_of(r);
+    const cache_settings& c = r.cfg->cache;
+    EXPECT_TRUE(r.cfg->routes[0].cache);
+    EXPECT_EQ(c.store, cache_store::memory);
+    EXPECT_EQ(c.max_bytes, 256u << 20);
+    EXPECT_EQ(c.max_object_bytes, 8u << 20);
+    EXPECT_EQ(c.default_ttl, milliseconds(0));
+    EXPECT_EQ(c.lock_timeout, milliseconds(5'000));
+    EXPECT_FALSE(c.allow_authorization);
+    const load_result empty = load(with_listener("[cache]\n"));
+    ASSERT_TRUE(empty.ok()) << errors_of(empty);
+    EXPECT_EQ(empty.cfg->cache.store, cache_store::memory);
+}
+
+TEST(ConfigLoaderCacheErrors, Table) {
+    EXPECT_EQ(errors_of(load(with_listener(R"(
+[cache]
+store = "disk"
+max_bytes = "lots"
+max_object_bytes = 0
+default_ttl = "-1s"
+lock_timeout = "0s"
+allow_authorization = "yes"
+ttl = "1m"
+)"))),
+              "<string>:5:9: [cache]: store: unknown store \"disk\" (use \"memory\" or \"redis\")\n"
+              "<string>:6:13: [cache]: max_bytes: bad size \"lots\" (use e.g. \"64KiB\", \"8MiB\")\n"
+              "<string>:7:20: [cache]: max_object_bytes: size must be greater than 0\n"
+              "<string>:8:15: [cache]: default_ttl: duration \"-1s\" must not be negative\n"
+              "<string>:9:16: [cache]: lock_timeout: duration must be greater than 0\n"
+              "<string>:10:23: [cache]: allow_authorization: expected true or false, got a string\n"
+              "<string>:11:1: unknown key \"ttl\" in [cache]\n");
+    // The Redis store is refused until the request path uses it, [redis] or not.
+    EXPECT_EQ(error_of(with_listener("[cache]\nstore = \"redis\"\n")),
+              "<string>:5:9: [cache]: store \"redis\" is not supported yet (use \"memory\")");
+    EXPECT_EQ(error_of(with_listener("[cache]\nstore = \"redis\"\n[redis]\nservers = [\"127.0.0.1:6379\"]\n")),
+              "<string>:5:9: [cache]: store \"redis\" is not supported yet (use \"memory\")");
+    EXPECT_EQ(error_of(with_listener("[cache]\nmax_bytes = \"1MiB\"\nmax_object_bytes = \"2MiB\"\n")),
+              "<string>:6:20: [cache]: max_object_bytes: must not exceed max_bytes (1048576 bytes)");
+    EXPECT_EQ(error_of(with_listener("[cache]\nmax_bytes = \"4MiB\"\n")),
+              "<string>:5:13: [cache]: max_object_bytes: must not exceed max_bytes (4194304 bytes)");
+    EXPECT_EQ(error_of("cache = true\n" + with_listener("")),
+              "<string>:1:9: \"cache\" must be a table ([cache]), got a boolean");
+}
+
+TEST(ConfigLoaderCacheErrors, RouteCacheNeedsAnUpstream) {
+    EXPECT_EQ(error_of(with_listener("[[route]]\ndirect_response = {}\ncache = true\n")),
+              "<string>:6:9: route[0]: cache = true needs an upstream (redirects and direct responses are not "
+              "cached)");
+    const load_result off = load(with_listener("[[route]]\ndirect_response = {}\ncache = false\n"));
+    EXPECT_TRUE(off.ok()) << errors_of(off);
 }
 
 }  // namespace
