@@ -9,6 +9,8 @@
 
 #include "common/access_log.hpp"
 #include "http/exchange.hpp"
+#include "http/framing.hpp"
+#include "http/read_head.hpp"
 #include "limits/headers.hpp"
 #include "limits/limiter.hpp"
 #include "route/router.hpp"
@@ -135,7 +137,12 @@ asio::awaitable<void> serve(Stream& ds, server::worker& w, const std::string& cl
         parser.header_limit(static_cast<std::uint32_t>(std::min<std::uint64_t>(cfg.server.max_header_bytes, UINT32_MAX)));
         parser.body_limit(cfg.server.max_body_bytes);
         lowest(ds).expires_after(cfg.server.header_timeout);
-        auto [hec, hn] = co_await bhttp::async_read_header(ds, dbuf, parser, token);
+        // The whole head is buffered and its raw bytes checked before Beast parses it.
+        auto [hec, head_err] = co_await read_head_bytes(ds, dbuf, cfg.server.max_header_bytes);
+        if (!hec && !head_err) {
+            auto [pec, pn] = co_await bhttp::async_read_header(ds, dbuf, parser, token);
+            hec = pec;
+        }
         const auto started = std::chrono::steady_clock::now();
         const auto started_wall = std::chrono::system_clock::now();
 
@@ -143,8 +150,8 @@ asio::awaitable<void> serve(Stream& ds, server::worker& w, const std::string& cl
         rec.ts = started_wall;
         rec.client = client_ip;
 
-        if (hec) {
-            auto e = classify_head_error(hec, parser);
+        if (hec || head_err) {
+            auto e = head_err ? head_err : classify_head_error(hec, parser);
             if (!e) break;
             const std::string id = route::new_request_id();
             // A timed-out stream is already closed (Beast's tcp_stream): log it, answer nothing.
@@ -180,6 +187,7 @@ asio::awaitable<void> serve(Stream& ds, server::worker& w, const std::string& cl
 
         std::optional<error> failure;
         if (count_fields(req) > cfg.server.max_headers) failure = error::headers_too_large;
+        else if (framing::check_request(req)) failure = error::bad_request;  // ambiguous framing: 400, close
         else if (req.version() >= 11 && req.find(bhttp::field::host) == req.end()) failure = error::bad_request;
         else if (target.empty() || (target.front() != '/' && target != "*" && !target.starts_with("http://") &&
                                     !target.starts_with("https://")))
