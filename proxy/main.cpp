@@ -1,6 +1,8 @@
 // sluice: the command line, signal handling (SIGHUP reload, SIGTERM/SIGINT drain) and start-up.
 
 #include "admin/admin_server.hpp"
+#include "cache/coalescer.hpp"
+#include "cache/memory_store.hpp"
 #include "common/access_log.hpp"
 #include "config/loader.hpp"
 #include "config/store.hpp"
@@ -120,14 +122,18 @@ int main(int argc, char** argv) {
     // as the port is known must reach them, not the default action.
     asio::signal_set signals(main_ioc, SIGHUP, SIGTERM, SIGINT);
     server::server srv(p.store, *access_log, p.metrics, p.limit_store);
+    // The response cache lives for the process (its size is read at start; a reload keeps it).
+    cache::memory_store cache_store(cfg->cache.max_bytes, cfg->cache.max_object_bytes);
+    cache::coalescer coalescer(cfg->cache.lock_timeout);
     // Active health checks run from one thread for the whole process, not once per worker.
     upstream::health_checker health;
     health.update(cfg);
     std::unique_ptr<admin::admin_server> admin;
     try {
         for (const auto& b : srv.start(*cfg)) spdlog::info("listener \"{}\" on {}", b.name, b.address);
+        srv.set_cache(&cache_store, &coalescer);
         if (cfg->admin.listen) {
-            admin = std::make_unique<admin::admin_server>(main_ioc, admin::admin_context{p.store, p.metrics, p.draining});
+            admin = std::make_unique<admin::admin_server>(main_ioc, admin::admin_context{p.store, p.metrics, p.draining, &cache_store});
             spdlog::info("admin on {}", admin->listen(*cfg->admin.listen));
         }
     } catch (const std::exception& e) {

@@ -1,6 +1,8 @@
 #include "admin/admin_server.hpp"
 
 #include "admin/config_json.hpp"
+#include "cache/key.hpp"
+#include "cache/memory_store.hpp"
 #include "config/store.hpp"
 #include "metrics/metrics.hpp"
 
@@ -37,6 +39,26 @@ answer json_error(unsigned status, std::string_view code) {
     return {status, "{\"error\":\"" + std::string(code) + "\"}"};
 }
 
+// %XX sequences decoded; '+' kept (query values here are URLs and paths).
+std::string percent_decode(std::string_view s) {
+    std::string out;
+    auto hex = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    };
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+            out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+            i += 2;
+        } else {
+            out += s[i];
+        }
+    }
+    return out;
+}
+
 answer handle(const admin_context& ctx, const bhttp::request<bhttp::string_body>& req) {
     const std::string_view target = req.target();
     const std::string_view path = target.substr(0, target.find('?'));
@@ -62,7 +84,38 @@ answer handle(const admin_context& ctx, const bhttp::request<bhttp::string_body>
     }
     if (path == "/cache/purge") {
         if (req.method() != bhttp::verb::post) return json_error(405, "method_not_allowed");
-        return json_error(404, "cache_not_configured");
+        if (!ctx.cache) return json_error(404, "cache_not_configured");
+        // ?key=URL (one URL, every variant) or ?prefix=/PATH (every host) or ?prefix=URL.
+        const auto q = target.find('?');
+        const std::string_view query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
+        std::string key, prefix;
+        for (std::size_t start = 0; start <= query.size();) {
+            auto amp = query.find('&', start);
+            if (amp == std::string_view::npos) amp = query.size();
+            const auto pair = query.substr(start, amp - start);
+            const auto eq = pair.find('=');
+            const auto name = pair.substr(0, eq);
+            const std::string value = eq == std::string_view::npos ? std::string() : percent_decode(pair.substr(eq + 1));
+            if (name == "key") key = value;
+            if (name == "prefix") prefix = value;
+            start = amp + 1;
+        }
+        std::size_t purged = 0;
+        if (!key.empty()) {
+            auto k = cache::primary_key_from_url(key);
+            if (!k) return json_error(400, "bad_key_url");
+            purged = ctx.cache->erase(*k);
+        } else if (!prefix.empty()) {
+            if (prefix.front() != '/') {
+                auto k = cache::primary_key_from_url(prefix);
+                if (!k) return json_error(400, "bad_prefix");
+                prefix = *k;
+            }
+            purged = ctx.cache->erase_prefix(prefix);
+        } else {
+            return json_error(400, "key_or_prefix_required");
+        }
+        return {200, "{\"purged\":" + std::to_string(purged) + "}"};
     }
     return json_error(404, "not_found");
 }

@@ -17,6 +17,9 @@ class store;
 namespace sluice::metrics {
 class registry;
 }
+namespace sluice::cache {
+class memory_store;
+}
 
 namespace sluice::admin {
 
@@ -24,6 +27,7 @@ struct admin_context {
     const config::store& store;
     metrics::registry& metrics;
     const std::atomic<bool>& draining;
+    cache::memory_store* cache = nullptr;  // POST /cache/purge
 };
 
 class admin_server {

@@ -25,6 +25,8 @@ namespace sluice::http {
 
 using request_parser = boost::beast::http::request_parser<boost::beast::http::buffer_body>;
 
+struct cache_request;  // http/cache_glue.hpp
+
 template <class Stream>
 struct exchange {
     Stream& ds;
@@ -39,6 +41,7 @@ struct exchange {
     bool client_keep_alive = true;
     bool websocket = false;  // a WebSocket upgrade on a route that allows it
     const config::header_list* extra_response_headers = nullptr;  // e.g. RateLimit, set on the response
+    cache_request* cache = nullptr;  // a caching route: Cache-Status, capture, stale-if-error
 
     // Outcome, for the session and the access log.
     std::optional<error> err;       // set when the exchange failed

@@ -5,6 +5,7 @@
 // A template over the downstream stream; proxy_pass_plain.cpp and proxy_pass_tls.cpp
 // instantiate it.
 
+#include "http/cache_glue.hpp"
 #include "http/exchange.hpp"
 #include "http/framing.hpp"
 #include "http/tunnel.hpp"
@@ -492,6 +493,26 @@ asio::awaitable<void> proxy_pass(exchange<Stream>& ex) {
         break;
     }
 
+    if (ex.cache) {
+        auto& cr = *ex.cache;
+        const unsigned code = rp->get().result_int();
+        cr.status.fwd_status = code;
+        if (cr.active && cr.stored && cache::is_error_status(code) && cache::usable_on_error(*cr.stored, cache_now())) {
+            cr.serve_stale = true;  // the session answers from the stored entry (stale-if-error)
+            co_return;              // this response is not read: the connection is dropped
+        }
+        if (cr.active && !cr.policy.head) {
+            cr.response_time = cache_now();
+            cr.response_headers = to_header_list(rp->get());
+            cr.storage = cache::check_response(cr.policy, code, cr.response_headers, cr.request_time, cr.response_time,
+                                               cr.settings);
+            const auto length = rp->content_length();
+            cr.capture = cr.storage.store && (!length || *length <= cr.max_object_bytes);
+            cr.response_status = code;
+            cr.status.stored = cr.capture;
+        }
+    }
+
     if (rp->get().result_int() == 101) {
         if (!ex.websocket) {  // a switch nobody asked for would desynchronise the connection
             ex.err = error::upstream_bad_response;
@@ -514,6 +535,7 @@ asio::awaitable<void> proxy_pass(exchange<Stream>& ex) {
     route::prepare_downstream_response(dres, ex.route, ex.request_id);
     if (ex.extra_response_headers)
         for (const auto& [name, value] : *ex.extra_response_headers) dres.set(name, value);
+    if (ex.cache) dres.set("Cache-Status", ex.cache->status.to_string());
     dres.version(11);
     if (!no_body) {
         dres.erase(bhttp::field::content_length);
@@ -540,6 +562,15 @@ asio::awaitable<void> proxy_pass(exchange<Stream>& ex) {
             auto [rec, rn] = co_await bhttp::async_read(conn->stream, conn->buffer, *rp, token);
             if (rec == bhttp::error::need_buffer) rec = {};
             got = relay_buffer_size - rp->get().body().size;
+            if (ex.cache && ex.cache->capture && got > 0) {
+                auto& cr = *ex.cache;
+                if (cr.body.size() + got > cr.max_object_bytes) {
+                    cr.capture = false;  // too large to store: it streams through, uncached
+                    std::string().swap(cr.body);
+                } else {
+                    cr.body.append(b, got);
+                }
+            }
             if (rec) {
                 ex.err = classify_upstream_read(rec);
                 // Nothing sent downstream yet: the session still answers 502/504.

@@ -8,6 +8,7 @@
 #include "http/session.hpp"
 
 #include "common/access_log.hpp"
+#include "http/cache_glue.hpp"
 #include "http/exchange.hpp"
 #include "http/framing.hpp"
 #include "http/read_head.hpp"
@@ -24,6 +25,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/rfc7230.hpp>
+#include <boost/beast/http/span_body.hpp>
 #include <boost/beast/http/write.hpp>
 
 #include <chrono>
@@ -82,6 +84,32 @@ asio::awaitable<bool> write_local(Stream& ds, const config::config& cfg, const l
     bhttp::serializer<false, bhttp::string_body> sr{res};
     if (head) sr.split(true);
     auto [ec, n] = head ? co_await bhttp::async_write_header(ds, sr, token) : co_await bhttp::async_write(ds, sr, token);
+    co_return !ec;
+}
+
+// Writes a response from the cache: the stored head with Age, Cache-Status and this request's
+// id; the body straight from the shared entry (no copy).
+template <class Stream>
+asio::awaitable<bool> write_cached(Stream& ds, const config::config& cfg, const cache::entry& e,
+                                   const cache::cache_status& status, std::string_view request_id,
+                                   const config::route& route, const config::header_list& extra, bool keep_alive,
+                                   bool head, std::uint64_t& bytes_out) {
+    bhttp::response<bhttp::span_body<const char>> res{static_cast<bhttp::status>(e.status), 11};
+    for (const auto& [name, value] : e.headers) res.insert(name, value);
+    res.set(bhttp::field::age, std::to_string(std::max<std::int64_t>(0, cache::current_age(e, cache_now()).count())));
+    res.set("Cache-Status", status.to_string());
+    res.set("X-Request-Id", request_id);
+    for (const auto& name : route.remove_response_headers) res.erase(name);
+    for (const auto& [name, value] : route.set_response_headers) res.set(name, value);
+    for (const auto& [name, value] : extra) res.set(name, value);
+    res.body() = boost::span<const char>(e.body.data(), e.body.size());
+    res.prepare_payload();
+    res.keep_alive(keep_alive);
+    lowest(ds).expires_after(cfg.server.idle_timeout);
+    bhttp::serializer<false, bhttp::span_body<const char>> sr{res};
+    if (head) sr.split(true);
+    auto [ec, n] = head ? co_await bhttp::async_write_header(ds, sr, token) : co_await bhttp::async_write(ds, sr, token);
+    if (!ec && !head) bytes_out += e.body.size();
     co_return !ec;
 }
 
@@ -242,10 +270,121 @@ asio::awaitable<void> serve(Stream& ds, server::worker& w, const std::string& cl
         } else {
             rec.route = r->name;
             rec.upstream = cfg.upstreams[r->upstream_index].name;
+
+            // ---- cache lookup (before any upstream work) ----
+            cache_request cr;
+            auto* store = w.cache_store();
+            const auto view_fn = beast_getter(req);
+            const auto view = cache::header_view::from(view_fn);
+            std::shared_ptr<const cache::entry> hit;
+            if (r->cache && store && !is_websocket_upgrade(req)) {
+                cr.settings = cache::settings_from(cfg.cache);
+                cr.policy = cache::check_request(req.method_string(), view, cr.settings);
+                if (!cr.policy.cacheable) {
+                    cr.status.forward = cache::cache_status::fwd::bypass;
+                } else {
+                    cr.active = true;
+                    cr.max_object_bytes = cfg.cache.max_object_bytes;
+                    cr.primary = cache::primary_key(scheme, host, target);
+                    auto lookup = store->lookup(cr.primary, view);
+                    cr.status.forward = lookup.vary_miss ? cache::cache_status::fwd::vary_miss
+                                                         : cache::cache_status::fwd::uri_miss;
+                    if (!lookup.found && !cr.policy.no_cache && !cr.policy.head && w.coalescer()) {
+                        // Concurrent misses for one key: one goes upstream, the others wait for it.
+                        cr.ticket = w.coalescer()->join(cr.primary, std::chrono::steady_clock::now());
+                        if (!cr.ticket.leader()) {
+                            const auto outcome = co_await wait_for_leader(cr.ticket);
+                            if (outcome == cache::coalescer::outcome::stored) {
+                                lookup = store->lookup(cr.primary, view);
+                                cr.status.collapsed = lookup.found != nullptr;
+                            }
+                            if (outcome != cache::coalescer::outcome::lead) cr.ticket = {};
+                        }
+                    }
+                    if (lookup.found) {
+                        cr.stored = lookup.found;
+                        const auto use = cache::decide(*lookup.found, cr.policy, cache_now());
+                        if (use != cache::use::revalidate) {
+                            hit = lookup.found;
+                            cr.status.hit = true;
+                            cr.status.ttl = cache::remaining_ttl(*hit, cache_now()).count();
+                            if (use == cache::use::stale_while_revalidate) cr.status.detail = "stale-while-revalidate";
+                        } else {
+                            cr.status.forward = cache::cache_status::fwd::stale;
+                        }
+                    } else if (cr.policy.only_if_cached) {
+                        failure = error::upstream_timeout;  // RFC 9111 5.2.1.7: 504 when nothing is stored
+                    }
+                }
+            }
+            if (hit) {
+                keep_alive = keep_alive && parser.is_done();
+                close = !co_await write_cached(ds, cfg, *hit, cr.status, request_id, *r, extra, keep_alive, is_head,
+                                               rec.bytes_out) ||
+                        !keep_alive;
+                rec.status = hit->status;
+                rec.cache = cr.status.metric_result();
+                w.metrics().cache_result(rec.cache);
+                rec.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+                w.access_log().write(rec);
+                w.metrics().request_done(rec.route, rec.status, rec.duration_ms / 1000.0, rec.bytes_in, rec.bytes_out);
+                if (close || !keep_alive || w.draining()) break;
+                continue;
+            }
+
             exchange<Stream> ex{ds, dbuf, parser, w, cfg, *r, request_id, client_ip, scheme, keep_alive};
             ex.websocket = r->websocket && is_websocket_upgrade(req);
             ex.extra_response_headers = &extra;
-            co_await proxy_pass(ex);
+            if (r->cache && store && !ex.websocket) ex.cache = &cr;
+            cr.request_time = cache_now();
+            if (!failure) co_await proxy_pass(ex);
+            else ex.err = failure;
+
+            // ---- after the exchange: store what was captured, release coalesced waiters ----
+            if (cr.active) {
+                bool stored = false;
+                if (cr.capture && !ex.err && !ex.close_downstream && ex.response_started) {
+                    auto e = std::make_shared<cache::entry>(cache::make_entry(cr.response_status, cr.response_headers,
+                                                                              cr.storage, view, cr.request_time,
+                                                                              cr.response_time));
+                    e->body = std::move(cr.body);
+                    stored = store->insert(cr.primary, std::move(e)) == cache::memory_store::insert_result::stored;
+                }
+                if (cr.ticket && cr.ticket.leader()) cr.ticket.finish(stored);
+                cr.ticket = {};
+                // stale-if-error: the upstream failed before answering, or answered an error status
+                // that proxy_pass held back, and the stored entry may stand in for it.
+                if (((ex.err && !ex.response_started) || cr.serve_stale) && cr.stored &&
+                    cache::usable_on_error(*cr.stored, cache_now())) {
+                    cr.status = {};
+                    cr.status.hit = true;
+                    cr.status.detail = "stale-if-error";
+                    cr.status.ttl = cache::remaining_ttl(*cr.stored, cache_now()).count();
+                    const bool can_keep = keep_alive && !ex.close_downstream && ex.parser.is_done();
+                    close = !co_await write_cached(ds, cfg, *cr.stored, cr.status, request_id, *r, extra, can_keep,
+                                                   is_head, rec.bytes_out) ||
+                            !can_keep;
+                    rec.status = cr.stored->status;
+                    rec.cache = cr.status.metric_result();
+                    w.metrics().cache_result(rec.cache);
+                    rec.server = ex.server;
+                    rec.attempts = ex.attempts;
+                    rec.duration_ms =
+                        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+                    w.access_log().write(rec);
+                    w.metrics().request_done(rec.route, rec.status, rec.duration_ms / 1000.0, rec.bytes_in,
+                                             rec.bytes_out);
+                    if (close || !keep_alive || w.draining()) break;
+                    continue;
+                }
+            }
+            if (r->cache && store) {
+                rec.cache = cr.status.metric_result();
+                w.metrics().cache_result(rec.cache);
+                // RFC 9111 4.4: an unsafe method that succeeded invalidates what was stored for the URI.
+                if (ex.response_started && cache::invalidates(req.method_string(), ex.status))
+                    store->erase(cache::primary_key(scheme, host, target));
+            }
             if (ex.err && !ex.response_started) {
                 const bool can_keep = keep_alive && !ex.close_downstream && ex.parser.is_done();
                 close = !co_await write_local(ds, cfg, error_response(*ex.err, request_id, rec.upstream), request_id, r,

@@ -56,6 +56,10 @@ registry::registry()
                                     .Name("sluice_upstream_idle_connections")
                                     .Help("Idle keep-alive connections in the upstream pools, by worker")
                                     .Register(*registry_)),
+      cache_requests(prometheus::BuildCounter()
+                         .Name("sluice_cache_requests_total")
+                         .Help("Requests on caching routes by result (hit, miss, stale, bypass)")
+                         .Register(*registry_)),
       ratelimit_rejected(prometheus::BuildCounter()
                              .Name("sluice_ratelimit_rejected_total")
                              .Help("Requests rejected with 429, by policy and limit")

@@ -45,6 +45,7 @@ public:
     prometheus::Family<prometheus::Counter>& connections_total;
     prometheus::Family<prometheus::Counter>& bytes_total;
     prometheus::Family<prometheus::Gauge>& upstream_idle_connections;
+    prometheus::Family<prometheus::Counter>& cache_requests;
     prometheus::Family<prometheus::Counter>& ratelimit_rejected;
     prometheus::Family<prometheus::Counter>& ratelimit_redis_errors;
     prometheus::Family<prometheus::Gauge>& circuit_state;
@@ -67,6 +68,7 @@ public:
     void connection_opened(std::string_view listener);
     void idle_upstream_connections(std::size_t n);
     prometheus::Gauge& websocket_sessions() { return r_.websocket_sessions_active.Add({}); }
+    void cache_result(std::string_view result) { r_.cache_requests.Add({{"result", std::string(result)}}).Increment(); }
     void tls_handshake_failed(std::string_view listener) {
         r_.tls_handshake_failures.Add({{"listener", std::string(listener)}}).Increment();
     }

@@ -97,6 +97,10 @@ void server::drain(std::function<void()> on_drained) {
         });
 }
 
+void server::set_cache(cache::memory_store* store, cache::coalescer* coalescer) {
+    for (auto& w : workers_) w->set_cache(store, coalescer);
+}
+
 void server::stop() {
     for (auto& w : workers_) w->stop();
 }

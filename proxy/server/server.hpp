@@ -15,6 +15,10 @@
 namespace sluice::limits {
 class local_store;
 }
+namespace sluice::cache {
+class memory_store;
+class coalescer;
+}  // namespace sluice::cache
 
 namespace sluice::server {
 
@@ -45,6 +49,9 @@ public:
     void drain(std::function<void()> on_drained);
     void stop();
     void join();
+    // Hands the process's response cache to every worker (call before start()... or right after:
+    // workers read it only when a request arrives).
+    void set_cache(cache::memory_store* store, cache::coalescer* coalescer);
 
 private:
     const config::store& store_;

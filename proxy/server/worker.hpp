@@ -25,6 +25,10 @@
 namespace sluice::http {
 struct tunnel_control;
 }
+namespace sluice::cache {
+class memory_store;
+class coalescer;
+}  // namespace sluice::cache
 
 namespace sluice::server {
 
@@ -62,6 +66,13 @@ public:
     const common::access_log& access_log() const { return log_; }
     metrics::worker_metrics& metrics() { return metrics_; }
     limits::limiter& limiter() { return limiter_; }
+    // The process's response cache (null until set_cache, before start()).
+    void set_cache(cache::memory_store* store, cache::coalescer* coalescer) {
+        cache_store_ = store;
+        coalescer_ = coalescer;
+    }
+    cache::memory_store* cache_store() { return cache_store_; }
+    cache::coalescer* coalescer() { return coalescer_; }
     lb::balancer& balancer(const config::config& cfg, std::size_t upstream_index);
     std::vector<lb::server_view>& server_views() { return views_; }  // scratch for one pick
     bool draining() const { return draining_; }
@@ -101,6 +112,8 @@ private:
     std::size_t sessions_ = 0;
     std::unordered_set<boost::asio::ip::tcp::socket*> idle_;
     std::unordered_set<http::tunnel_control*> tunnels_;
+    cache::memory_store* cache_store_ = nullptr;
+    cache::coalescer* coalescer_ = nullptr;
     bool draining_ = false;
     bool started_ = false;
     std::function<void()> on_idle_;
