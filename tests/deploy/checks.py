@@ -322,7 +322,8 @@ def dockerfile_copy_destinations(text: str) -> set[str]:
 def cmake_subdirectories(repo: Path = REPO) -> set[str]:
     """Directories the root CMakeLists.txt needs for a build without tests."""
     text = (repo / "CMakeLists.txt").read_text()
-    text = re.sub(r"if\s*\(\s*SLUICE_BUILD_TESTS\s*\).*?endif\s*\(\s*\)", "", text, flags=re.S)
+    # Tests and fuzz targets are not part of an image build.
+    text = re.sub(r"if\s*\(\s*SLUICE_(?:BUILD_TESTS|FUZZ)\s*\).*?endif\s*\(\s*\)", "", text, flags=re.S)
     dirs = set(re.findall(r"add_subdirectory\(\s*([\w./-]+)", text))
     dirs |= {p.split("/")[0] for p in re.findall(r"include\(\s*([\w./-]+\.cmake)", text)}
     dirs |= {p.split("/")[0] for p in re.findall(r"\b((?:proxy|backends|cmake|third_party)/[\w./-]+)", text)}
