@@ -47,6 +47,7 @@ struct cache_request {
     cache::time_point request_time{};
     cache::time_point response_time{};
     bool serve_stale = false;  // the upstream failed and `stored` may be served (stale-if-error)
+    std::string invalidate_key;  // an unsafe method: the key to drop once the upstream accepted it
 };
 
 inline cache::time_point cache_now() {
@@ -68,6 +69,21 @@ inline cache::header_list to_header_list(const boost::beast::http::fields& f) {
     cache::header_list out;
     for (const auto& field : f) out.emplace_back(std::string(field.name_string()), std::string(field.value()));
     return out;
+}
+
+// Stores a completely captured response and releases coalesced waiters. Called by the proxy
+// path as soon as the upstream body is complete, before its last bytes go to the client, so a
+// client's next request already finds the entry.
+inline void store_captured(cache_request& cr, cache::memory_store& store, const boost::beast::http::fields& request) {
+    const auto view_fn = beast_getter(request);
+    auto e = std::make_shared<cache::entry>(cache::make_entry(cr.response_status, cr.response_headers, cr.storage,
+                                                              cache::header_view::from(view_fn), cr.request_time,
+                                                              cr.response_time));
+    e->body = std::move(cr.body);
+    cr.capture = false;
+    const bool stored = store.insert(cr.primary, std::move(e)) == cache::memory_store::insert_result::stored;
+    if (cr.ticket && cr.ticket.leader()) cr.ticket.finish(stored);
+    cr.ticket = {};
 }
 
 // Waits, bounded by the ticket's deadline, for the leader of a coalesced miss.

@@ -497,6 +497,10 @@ asio::awaitable<void> proxy_pass(exchange<Stream>& ex) {
         auto& cr = *ex.cache;
         const unsigned code = rp->get().result_int();
         cr.status.fwd_status = code;
+        // RFC 9111 4.4: an unsafe method the upstream accepted invalidates what was stored for the
+        // URI; done before the answer is relayed, so the client's next request cannot see it.
+        if (!cr.invalidate_key.empty() && cache::invalidates(req.method_string(), code))
+            if (auto* store = ex.w.cache_store()) store->erase(cr.invalidate_key);
         if (cr.active && cr.stored && cache::is_error_status(code) && cache::usable_on_error(*cr.stored, cache_now())) {
             cr.serve_stale = true;  // the session answers from the stored entry (stale-if-error)
             co_return;              // this response is not read: the connection is dropped
@@ -594,6 +598,8 @@ asio::awaitable<void> proxy_pass(exchange<Stream>& ex) {
             dres.body().size = 0;
             dres.body().more = false;
         }
+        if (ex.cache && ex.cache->capture && rp->is_done())
+            if (auto* store = ex.w.cache_store()) store_captured(*ex.cache, *store, req);
         lowest(ex.ds).expires_after(ex.cfg.server.idle_timeout);
         ex.response_started = true;
         auto [wec, wn] = co_await bhttp::async_write(ex.ds, dsr, token);

@@ -335,22 +335,23 @@ asio::awaitable<void> serve(Stream& ds, server::worker& w, const std::string& cl
             exchange<Stream> ex{ds, dbuf, parser, w, cfg, *r, request_id, client_ip, scheme, keep_alive};
             ex.websocket = r->websocket && is_websocket_upgrade(req);
             ex.extra_response_headers = &extra;
-            if (r->cache && store && !ex.websocket) ex.cache = &cr;
+            if (r->cache && store && !ex.websocket) {
+                ex.cache = &cr;
+                if (!cr.active && cache::invalidates(req.method_string(), 200))
+                    cr.invalidate_key = cache::primary_key(scheme, host, target);
+            }
             cr.request_time = cache_now();
             if (!failure) co_await proxy_pass(ex);
             else ex.err = failure;
 
             // ---- after the exchange: store what was captured, release coalesced waiters ----
             if (cr.active) {
-                bool stored = false;
-                if (cr.capture && !ex.err && !ex.close_downstream && ex.response_started) {
-                    auto e = std::make_shared<cache::entry>(cache::make_entry(cr.response_status, cr.response_headers,
-                                                                              cr.storage, view, cr.request_time,
-                                                                              cr.response_time));
-                    e->body = std::move(cr.body);
-                    stored = store->insert(cr.primary, std::move(e)) == cache::memory_store::insert_result::stored;
+                // Stored (and waiters released) by the proxy path when the body completed; a
+                // leader that got nothing storable releases its waiters here.
+                if (cr.ticket && cr.ticket.leader()) {
+                    if (ex.err) cr.ticket.abandon();  // the next waiter leads: no stampede after a failure
+                    else cr.ticket.finish(false);
                 }
-                if (cr.ticket && cr.ticket.leader()) cr.ticket.finish(stored);
                 cr.ticket = {};
                 // stale-if-error: the upstream failed before answering, or answered an error status
                 // that proxy_pass held back, and the stored entry may stand in for it.
@@ -381,9 +382,7 @@ asio::awaitable<void> serve(Stream& ds, server::worker& w, const std::string& cl
             if (r->cache && store) {
                 rec.cache = cr.status.metric_result();
                 w.metrics().cache_result(rec.cache);
-                // RFC 9111 4.4: an unsafe method that succeeded invalidates what was stored for the URI.
-                if (ex.response_started && cache::invalidates(req.method_string(), ex.status))
-                    store->erase(cache::primary_key(scheme, host, target));
+
             }
             if (ex.err && !ex.response_started) {
                 const bool can_keep = keep_alive && !ex.close_downstream && ex.parser.is_done();

@@ -109,7 +109,16 @@ TEST_F(CacheTest, MetricsAndAccessLogCountResults) {
     get(sluice.port, "/items/" + id);
     get(sluice.port, "/items/" + id);
     ASSERT_TRUE(sluice.proc->wait_for(R"("cache":"hit")"));
-    const auto metrics = get(admin, "/metrics").body;
+    // Results are counted just after each response is written: wait (bounded) for both.
+    std::string metrics;
+    for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);;) {
+        metrics = get(admin, "/metrics").body;
+        if (metrics.find(R"(result="miss"} 1)") != std::string::npos &&
+            metrics.find(R"(result="hit"} 1)") != std::string::npos)
+            break;
+        if (std::chrono::steady_clock::now() > deadline) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
     EXPECT_NE(metrics.find(R"(sluice_cache_requests_total{result="hit"} 1)"), std::string::npos) << metrics;
     EXPECT_NE(metrics.find(R"(sluice_cache_requests_total{result="miss"} 1)"), std::string::npos);
 }

@@ -107,6 +107,9 @@ std::optional<int> child_process::wait_exit(std::chrono::milliseconds timeout) {
         const pid_t r = ::waitpid(pid_, &st, WNOHANG);
         if (r == pid_) {
             status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+            // Let the reader take in everything it printed before callers look at output().
+            std::unique_lock lock(mutex_);
+            cv_.wait_for(lock, std::chrono::seconds(2), [&] { return eof_; });
             return status_;
         }
         if (r < 0) return std::nullopt;
