@@ -38,11 +38,14 @@ TEST(LocalStore, ClientsHaveTheirOwnBuckets) {
     const auto p = make_policy({{10, 1, "10/second"}});
     EXPECT_EQ(passing(store, p, "10.0.0.1", 15, t0), 10);
     EXPECT_EQ(passing(store, p, "10.0.0.2", 15, t0), 10);
+    EXPECT_EQ(store.size(), 2u);
     const decision d = store.check(p, "10.0.0.1", t0);
     EXPECT_FALSE(d.allowed);
     EXPECT_EQ(d.retry_after_ns, 100 * ms);
+    // A second later 10.0.0.2's bucket is full again: the store may drop it (the hash secret is
+    // random per process, so whether it shares a shard with 10.0.0.1 varies), never 10.0.0.1's.
     EXPECT_EQ(passing(store, p, "10.0.0.1", 15, t0 + 1 * s), 10);
-    EXPECT_EQ(store.size(), 2u);
+    EXPECT_GE(store.size(), 1u);
 }
 
 TEST(LocalStore, PoliciesNeverShareCounters) {
