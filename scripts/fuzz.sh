@@ -13,7 +13,8 @@ JOBS=${JOBS:-$(nproc)}
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(request_head response_head config resp)
 
-if ! command -v clang++-14 >/dev/null || [ ! -e /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a ]; then
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+if ! installed clang-14 || ! installed libclang-rt-14-dev; then
   echo "fuzz: installing clang-14 and libclang-rt-14-dev"
   SUDO=""
   if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -26,6 +27,9 @@ CC=clang-14 CXX=clang++-14 cmake -S . -B "$BUILD_DIR" -G Ninja -DSLUICE_FUZZ=ON 
 cmake --build "$BUILD_DIR" -j "$JOBS" --target "${targets[@]/#/fuzz_}"
 
 mkdir -p "$BUILD_DIR/crashes"
+# In CI the mutations follow a fixed seed, so a run is repeatable; locally each run explores anew.
+seed=()
+if [ -n "${FUZZ_SEED:-}" ]; then seed=(-seed="$FUZZ_SEED"); elif [ -n "${CI:-}" ]; then seed=(-seed=1); fi
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 for t in "${targets[@]}"; do
@@ -36,7 +40,7 @@ for t in "${targets[@]}"; do
   asan=$ASAN_OPTIONS
   [ "$t" = resp ] && asan=$asan:max_allocation_size_mb=512
   echo "fuzz: $t for ${FUZZ_SECONDS}s"
-  if ! ASAN_OPTIONS=$asan "$BUILD_DIR/bin/fuzz_$t" "$BUILD_DIR/corpus/$t" "tests/fuzz/corpus/$t" \
+  if ! ASAN_OPTIONS=$asan "$BUILD_DIR/bin/fuzz_$t" "$BUILD_DIR/corpus/$t" "tests/fuzz/corpus/$t" "${seed[@]}" \
       -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
       -artifact_prefix="$BUILD_DIR/crashes/$t-" -print_final_stats=1 >"$BUILD_DIR/$t.log" 2>&1; then
     tail -n 60 "$BUILD_DIR/$t.log"

@@ -10,6 +10,7 @@ packages=(
   prometheus-cpp-dev libhiredis-dev libspdlog-dev libcli11-dev libgtest-dev
   libxxhash-dev libre2-dev libluajit2-5.1-dev
   redis-server wrk python3-websockets python3-yaml curl openssl ccache mold yamllint
+  clang-14 libclang-rt-14-dev
 )
 
 missing=()

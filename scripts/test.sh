@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# The test command: installs what the tests need, builds everything, runs every test (ctest).
+# The test command: installs what the tests need, builds everything, runs every test (ctest),
+# then the fuzz targets for a bounded time and the suite under sanitizers.
 # Integration tests start their own processes (sluice, backends) on kernel-chosen ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 ./scripts/build.sh
 BUILD_DIR=${BUILD_DIR:-build}
-cd "$BUILD_DIR"
-ctest --output-on-failure -j "${JOBS:-$(nproc)}" --timeout 300
+(cd "$BUILD_DIR" && ctest --output-on-failure -j "${JOBS:-$(nproc)}" --timeout 300)
+# Hardening (README "Hardening"): a bounded fuzz run (about a minute) and the whole suite again
+# under ASan + UBSan, in build-fuzz/ and build-asan/. SLUICE_HARDENING=0 skips both.
+if [ "${SLUICE_HARDENING:-1}" != 0 ]; then
+  ./scripts/fuzz.sh
+  ./scripts/test-sanitizers.sh
+fi

@@ -210,7 +210,7 @@ def install_deps_packages(repo: Path = REPO) -> list[str]:
 
 # Packages of install-deps.sh that only the tests and benchmarks need.
 TEST_ONLY_PACKAGES = {"libgtest-dev", "redis-server", "wrk", "python3-websockets", "python3-yaml", "curl",
-                      "openssl", "ccache", "mold", "yamllint"}
+                      "openssl", "ccache", "mold", "yamllint", "clang-14", "libclang-rt-14-dev"}
 TOOLCHAIN = {"g++", "cmake", "ninja-build", "pkgconf"}
 
 
