@@ -106,7 +106,10 @@ decision describe_with(const param_array& p, std::span<const std::int64_t> tats,
         const std::int64_t b = backlog(tats[i], now);
         const std::int64_t r = b >= p[i].tolerance ? 0 : (p[i].tolerance - b) / p[i].interval;
         // The bucket gains its next request when the backlog falls to (capacity - r - 1) intervals.
-        const std::int64_t reset = std::max<std::int64_t>(1, b - (p[i].capacity - r - 1) * p[i].interval);
+        // Saturate instead of overflowing for huge limits (capacity x interval beyond int64).
+        std::int64_t span = 0;
+        if (__builtin_mul_overflow(p[i].capacity - r - 1, p[i].interval, &span)) span = INT64_MAX;
+        const std::int64_t reset = std::max<std::int64_t>(1, b - span);
         const auto remaining = static_cast<std::uint64_t>(r);
         if (first || remaining < d.remaining || (remaining == d.remaining && reset * scale > d.reset_ns)) {
             first = false;

@@ -149,7 +149,7 @@ TEST_F(OpsTest, ReloadsUnderLoadDropNothing) {
     std::atomic<int> ok{0}, failed{0};
     std::vector<std::thread> clients;
     for (int t = 0; t < 4; ++t)
-        clients.emplace_back([&] {
+        clients.emplace_back([&, t] {
             try {
                 connection c(sluice.port);
                 while (!stop) {
