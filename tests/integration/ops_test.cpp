@@ -20,21 +20,6 @@ namespace {
 
 namespace json = boost::json;
 
-unsigned short admin_port(proxy& p) {
-    auto m = p.proc->wait_for(R"(admin on 127\.0\.0\.1:(\d+))");
-    if (!m) throw std::runtime_error("no admin listener: " + p.proc->output());
-    return static_cast<unsigned short>(std::stoi((*m)[1]));
-}
-
-// Value of one sample in Prometheus text, or -1 when absent.
-double sample(const std::string& text, const std::string& series) {
-    std::istringstream in(text);
-    std::string line;
-    while (std::getline(in, line))
-        if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
-    return -1;
-}
-
 bool can_connect(unsigned short port) {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};

@@ -17,20 +17,6 @@ namespace {
 
 namespace json = boost::json;
 
-unsigned short admin_port_of(proxy& p) {
-    auto m = p.proc->wait_for(R"(admin on 127\.0\.0\.1:(\d+))");
-    if (!m) throw std::runtime_error("no admin listener: " + p.proc->output());
-    return static_cast<unsigned short>(std::stoi((*m)[1]));
-}
-
-double sample(const std::string& text, const std::string& series) {
-    std::istringstream in(text);
-    std::string line;
-    while (std::getline(in, line))
-        if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
-    return -1;
-}
-
 int backend_requests(const backend& b) {
     return json::parse(get(b.port, "/stats").body).at("requests").to_number<int>() - 1;  // minus this /stats
 }
@@ -153,7 +139,7 @@ TEST(BreakerTest, OpensAfterThresholdThenOneProbeClosesIt) {
                        "circuit_breaker = { failure_threshold = 3, recovery_timeout = \"400ms\", half_open_requests = 1 }\n"
                        "retries = { attempts = 1 }\noutlier = { consecutive_failures = 0 }\n") +
         "[[route]]\nupstream = \"e\"\n");
-    const auto admin = admin_port_of(p);
+    const auto admin = admin_port(p);
     for (int i = 0; i < 3; ++i) EXPECT_EQ(get(p.port, "/status/500").status, 500u);  // relayed, counted
     const int seen = backend_requests(e);
     auto r = get(p.port, "/echo");
@@ -187,7 +173,7 @@ std::string limited_config(const backend& e, const std::string& policy, const st
 TEST(RateLimitTest, ClientOverItsLimitGets429WhileAnotherIsServed) {
     backend e = start_backend("echo", "rl");
     auto p = start_sluice(limited_config(e, "key = \"header:X-Client\"\nlimits = [\"5/minute\"]\n"));
-    const auto admin = admin_port_of(p);
+    const auto admin = admin_port(p);
     for (int i = 0; i < 5; ++i) {
         auto r = get(p.port, "/echo", {{"X-Client", "alice"}});
         ASSERT_EQ(r.status, 200u) << i;
@@ -224,7 +210,7 @@ TEST(RateLimitTest, TwoProxiesShareOneLimitThroughRedisAndFailOpenWithoutIt) {
 
     redis.kill();
     for (int i = 0; i < 10; ++i) EXPECT_EQ(get(i % 2 ? p1.port : p2.port, "/echo").status, 200u) << "not failing open";
-    const auto metrics = get(admin_port_of(p1), "/metrics").body;
+    const auto metrics = get(admin_port(p1), "/metrics").body;
     EXPECT_GE(sample(metrics, R"(sluice_ratelimit_redis_errors_total{limit="per_client"})"), 1);
     EXPECT_TRUE(p1.proc->wait_for("redis error"));
 }
