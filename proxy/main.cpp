@@ -19,6 +19,8 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <sys/resource.h>
+
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -31,6 +33,18 @@ namespace {
 
 namespace asio = boost::asio;
 using namespace sluice;
+
+// Raises the open-file soft limit to the hard limit, as HAProxy does on its own and nginx does
+// with worker_rlimit_nofile: every connection is a descriptor, and distributions default the
+// soft limit to 1024.
+void raise_fd_limit() {
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+    const auto before = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &rl) == 0)
+        spdlog::info("open file limit raised from {} to {}", before, static_cast<unsigned long long>(rl.rlim_max));
+}
 
 // Everything that lives for the whole process; reload and drain act on it.
 struct process {
@@ -102,6 +116,7 @@ int main(int argc, char** argv) {
 
     std::signal(SIGPIPE, SIG_IGN);
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
+    raise_fd_limit();
 
     std::unique_ptr<common::access_log> access_log;
     try {

@@ -27,6 +27,17 @@ json::array strings(const std::vector<std::string>& v) {
     return a;
 }
 
+std::string_view balance_name(config::balance_kind b) {
+    switch (b) {
+    case config::balance_kind::round_robin: return "round_robin";
+    case config::balance_kind::consistent_hash: return "consistent_hash";
+    case config::balance_kind::least_request: return "least_request";
+    case config::balance_kind::random_two: return "random_two";
+    case config::balance_kind::random: return "random";
+    }
+    return "round_robin";
+}
+
 }  // namespace
 
 std::string config_to_json(const config::config& cfg) {
@@ -46,7 +57,12 @@ std::string config_to_json(const config::config& cfg) {
     if (cfg.admin.listen) root["admin"] = json::object{{"listen", cfg.admin.listen->to_string()}};
 
     json::array listeners;
-    for (const auto& l : cfg.listeners) listeners.push_back(json::object{{"name", l.name}, {"listen", l.listen.to_string()}});
+    for (const auto& l : cfg.listeners) {
+        listeners.push_back(json::object{{"name", l.name},
+                                         {"listen", l.listen.to_string()},
+                                         {"max_connections", l.max_connections},
+                                         {"max_connections_per_ip", l.max_connections_per_ip}});
+    }
     root["listeners"] = std::move(listeners);
 
     json::array upstreams;
@@ -57,14 +73,19 @@ std::string config_to_json(const config::config& cfg) {
             if (srv.state) o["healthy"] = srv.state->healthy.load(std::memory_order_relaxed);
             servers.push_back(std::move(o));
         }
-        upstreams.push_back(json::object{
+        json::object entry{
             {"name", u.name},
-            {"balance", "round_robin"},
+            {"balance", balance_name(u.balance)},
             {"servers", std::move(servers)},
             {"timeouts", json::object{{"connect", ms(u.timeouts.connect)},
                                       {"response", ms(u.timeouts.response)},
                                       {"idle", ms(u.timeouts.idle)}}},
-            {"keepalive", u.keepalive}});
+            {"keepalive", u.keepalive}};
+        if (u.tls) {
+            entry["tls"] = json::object{
+                {"ca_file", u.tls->ca_file}, {"server_name", u.tls->server_name}, {"verify", u.tls->verify}};
+        }
+        upstreams.push_back(std::move(entry));
     }
     root["upstreams"] = std::move(upstreams);
 

@@ -18,6 +18,7 @@ class RE2;
 namespace sluice::upstream {
 struct server_state;
 struct upstream_state;
+class tls_client;
 }
 
 namespace sluice::config {
@@ -63,6 +64,11 @@ struct listener {
     std::string name;
     endpoint listen;
     std::optional<tls_settings> tls;  // TLS termination when present
+    // Open downstream connections allowed on this listener (all workers together) and from one
+    // client IP; 0 = no limit. A connection over either is closed right after accept
+    // (server::connection_limiter).
+    std::uint32_t max_connections = 0;
+    std::uint32_t max_connections_per_ip = 0;
 };
 
 // round_robin: smooth weighted (nginx). consistent_hash: ketama ring on hash_key (lb/ketama).
@@ -158,6 +164,14 @@ struct upstream_timeouts {
     duration idle{60'000};      // idle pooled connection lifetime
 };
 
+// TLS to the servers of an upstream (`tls = true` or `tls = { ca_file, server_name, verify }`).
+struct upstream_tls_settings {
+    std::string ca_file;      // trusted CAs (PEM); empty: the system trust store
+    std::string server_name;  // SNI and the name the certificate must carry; empty: each server's host
+    bool verify = true;       // false: encrypted but unauthenticated (never for production)
+    std::shared_ptr<sluice::upstream::tls_client> client;  // the OpenSSL client context, built by the loader
+};
+
 struct upstream {
     std::string name;
     balance_kind balance = balance_kind::round_robin;
@@ -170,6 +184,7 @@ struct upstream {
     outlier_settings outlier;
     retry_settings retries;
     std::optional<circuit_breaker_settings> circuit_breaker;  // absent: no breaker, no caps
+    std::optional<upstream_tls_settings> tls;                 // absent: plain TCP
     // Retry budget and caps shared by workers, attached with the servers' state (attach_states).
     std::shared_ptr<sluice::upstream::upstream_state> shared;
 };

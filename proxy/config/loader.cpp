@@ -3,6 +3,7 @@
 // of stopping at the first; a config with any error yields no snapshot at all.
 
 #include "config/loader.hpp"
+#include "upstream/tls_client.hpp"
 
 #include <re2/re2.h>
 #include <toml++/toml.h>
@@ -671,7 +672,7 @@ private:
         } else {
             error(t, ctx + ": missing required key \"name\"");
         }
-        check_keys(t, {"name", "listen", "tls"}, {}, ctx, ctx);
+        check_keys(t, {"name", "listen", "tls", "max_connections", "max_connections_per_ip"}, {}, ctx, ctx);
         if (named && !listener_by_name_.emplace(l.name, cfg_.listeners.size()).second) {
             error(*name_node, "duplicate listener name " + quote(l.name));
         }
@@ -686,7 +687,50 @@ private:
         if (const auto* n = t.get("tls")) {
             if (const auto* tt = read_table(*n, ctx, "tls")) l.tls = tls_table(*tt, ctx);
         }
+        if (const auto* n = t.get("max_connections")) {
+            if (auto v = read_count(*n, ctx, "max_connections", 0, 10'000'000)) l.max_connections = *v;
+        }
+        if (const auto* n = t.get("max_connections_per_ip")) {
+            if (auto v = read_count(*n, ctx, "max_connections_per_ip", 0, 10'000'000)) l.max_connections_per_ip = *v;
+        }
         cfg_.listeners.push_back(std::move(l));
+    }
+
+    // tls = true | false | { ca_file = "...", server_name = "...", verify = true }
+    std::optional<upstream_tls_settings> upstream_tls(const toml::node& n, const std::string& ctx) {
+        upstream_tls_settings tls;
+        if (n.is_boolean()) {
+            if (!n.as_boolean()->get()) return std::nullopt;
+        } else if (const auto* t = n.as_table()) {
+            check_keys(*t, {"ca_file", "server_name", "verify"}, {}, ctx + " tls", ctx);
+            if (const auto* v = t->get("ca_file")) {
+                if (auto p = read_pem_path(*v, ctx, "tls.ca_file")) tls.ca_file = *p;
+            }
+            if (const auto* v = t->get("server_name")) {
+                if (auto name = read_string(*v, ctx, "tls.server_name")) {
+                    if (name->empty() || has_control_char(*name) || name->find_first_of(" /:") != std::string::npos) {
+                        error(*v, at(ctx, "tls.server_name") + quote(*name) + " is not a host name");
+                    } else {
+                        tls.server_name = lower(*name);
+                    }
+                }
+            }
+            if (const auto* v = t->get("verify")) {
+                if (auto b = read_bool(*v, ctx, "tls.verify")) tls.verify = *b;
+            }
+        } else {
+            error(n, at(ctx, "tls") + "expected true, false or a table { ca_file, server_name, verify }, got " +
+                         type_name(n));
+            return std::nullopt;
+        }
+        try {
+            tls.client = std::make_shared<sluice::upstream::tls_client>(
+                sluice::upstream::tls_client_options{tls.ca_file, tls.server_name, tls.verify});
+        } catch (const std::exception& e) {
+            error(n, at(ctx, "tls") + e.what());
+            return std::nullopt;
+        }
+        return tls;
     }
 
     // A PEM file named in the config must be readable now, so `sluice -t` catches it.
@@ -767,7 +811,7 @@ private:
         }
         check_keys(t,
                    {"name", "balance", "servers", "timeouts", "keepalive", "hash_key", "hash_balance_factor",
-                    "health_check", "outlier", "retries", "circuit_breaker"},
+                    "health_check", "outlier", "retries", "circuit_breaker", "tls"},
                    {}, ctx, ctx);
         if (named && !upstream_by_name_.emplace(u.name, cfg_.upstreams.size()).second) {
             error(*name_node, "duplicate upstream name " + quote(u.name));
@@ -836,6 +880,7 @@ private:
                 u.health_check = health_check_table(*ht, ctx);
             }
         }
+        if (const auto* n = t.get("tls")) u.tls = upstream_tls(*n, ctx);
         if (const auto* n = t.get("outlier")) {
             if (const auto* ot = read_table(*n, ctx, "outlier")) {
                 outlier_table(*ot, ctx, u.outlier);

@@ -32,6 +32,7 @@ unsigned status_of(error e) noexcept {
     case error::rate_limited: return 429;
     case error::upstream_connect_failed: return 502;
     case error::upstream_connect_timeout: return 504;
+    case error::upstream_tls_failed: return 502;
     case error::upstream_timeout: return 504;
     case error::upstream_reset: return 502;
     case error::upstream_bad_response: return 502;
@@ -54,6 +55,7 @@ std::string_view code_of(error e) noexcept {
     case error::rate_limited: return "rate_limited";
     case error::upstream_connect_failed: return "upstream_connect_failed";
     case error::upstream_connect_timeout: return "upstream_connect_timeout";
+    case error::upstream_tls_failed: return "upstream_tls_failed";
     case error::upstream_timeout: return "upstream_timeout";
     case error::upstream_reset: return "upstream_reset";
     case error::upstream_bad_response: return "upstream_bad_response";
@@ -76,6 +78,7 @@ origin origin_of(error e) noexcept {
     case error::rate_limited: return origin::downstream;
     case error::upstream_connect_failed:
     case error::upstream_connect_timeout:
+    case error::upstream_tls_failed:
     case error::upstream_timeout:
     case error::upstream_reset:
     case error::upstream_bad_response:
@@ -88,7 +91,8 @@ origin origin_of(error e) noexcept {
 }
 
 bool retryable(error e) noexcept {
-    return e == error::upstream_connect_failed || e == error::upstream_connect_timeout;
+    return e == error::upstream_connect_failed || e == error::upstream_connect_timeout ||
+           e == error::upstream_tls_failed;
 }
 
 std::string error_body(error e, std::string_view request_id, std::string_view upstream) {

@@ -18,6 +18,7 @@ enum class error {
     rate_limited,              // a rate_limit policy rejected the request
     upstream_connect_failed,   // refused, unreachable, reset while connecting
     upstream_connect_timeout,  // no connection within timeouts.connect
+    upstream_tls_failed,       // TLS handshake with the upstream failed (certificate not trusted, name, protocol)
     upstream_timeout,          // no response (or a stalled body) within timeouts.response
     upstream_reset,            // connection closed or reset before a complete response head
     upstream_bad_response,     // unparseable response from the upstream

@@ -55,6 +55,7 @@ inline bool is_timeout(const beast::error_code& ec) { return ec == beast::error:
 inline std::string_view outcome_of(error e) {
     switch (e) {
     case error::upstream_connect_failed: return "connect_failure";
+    case error::upstream_tls_failed: return "tls_failure";
     case error::upstream_connect_timeout:
     case error::upstream_timeout: return "timeout";
     case error::upstream_bad_response: return "bad_response";
@@ -322,6 +323,7 @@ asio::awaitable<void> proxy_pass(exchange<Stream>& ex) {
             ++ex.attempts;
             key = up.servers[idx].address.to_string();
             ex.server = key;
+            if (up.tls) key.insert(0, "tls|");  // never shares pooled connections with plain ones
             guard.start_attempt(st);
             attempt_started = std::chrono::steady_clock::now();
         }
@@ -339,7 +341,8 @@ asio::awaitable<void> proxy_pass(exchange<Stream>& ex) {
                         co_return;
                     }
                 }
-                auto res = co_await pool.connect(up.servers[idx].address, up.timeouts.connect);
+                auto res = co_await pool.connect(up.servers[idx].address, up.timeouts.connect,
+                                                 up.tls ? up.tls->client.get() : nullptr);
                 if (!res.conn) {
                     ex.err = res.err;
                     const auto o = upstream::outcome::connect_failure();

@@ -5,7 +5,8 @@ namespace sluice::http {
 
 using namespace session_detail;
 
-void start_session(tcp::socket socket, server::worker& w, const std::string& listener_name) {
+void start_session(tcp::socket socket, server::worker& w, const std::string& listener_name,
+                   server::listener_connections::slot slot) {
     w.session_started();
     auto run = [](tcp::socket socket, server::worker& w, std::string listener) -> asio::awaitable<void> {
         co_await with_connection(socket, w, listener, [&](const std::string& client_ip) -> asio::awaitable<void> {
@@ -17,7 +18,11 @@ void start_session(tcp::socket socket, server::worker& w, const std::string& lis
             ds.close();
         });
     };
-    asio::co_spawn(w.ioc(), run(std::move(socket), w, listener_name), [&w](std::exception_ptr) { w.session_ended(); });
+    asio::co_spawn(w.ioc(), run(std::move(socket), w, listener_name),
+                   [&w, slot = std::move(slot)](std::exception_ptr) mutable {
+                       slot = {};
+                       w.session_ended();
+                   });
 }
 
 }  // namespace sluice::http

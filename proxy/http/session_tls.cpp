@@ -9,7 +9,7 @@ namespace sluice::http {
 using namespace session_detail;
 
 void start_tls_session(tcp::socket socket, server::worker& w, const std::string& listener_name,
-                       std::shared_ptr<server::tls_bundle> tls) {
+                       std::shared_ptr<server::tls_bundle> tls, server::listener_connections::slot slot) {
     w.session_started();
     auto run = [](tcp::socket socket, server::worker& w, std::string listener,
                   std::shared_ptr<server::tls_bundle> tls) -> asio::awaitable<void> {
@@ -35,7 +35,10 @@ void start_tls_session(tcp::socket socket, server::worker& w, const std::string&
         });
     };
     asio::co_spawn(w.ioc(), run(std::move(socket), w, listener_name, std::move(tls)),
-                   [&w](std::exception_ptr) { w.session_ended(); });
+                   [&w, slot = std::move(slot)](std::exception_ptr) mutable {
+                       slot = {};
+                       w.session_ended();
+                   });
 }
 
 }  // namespace sluice::http

@@ -8,6 +8,7 @@
 // the close handshake completes end to end.
 
 #include "http/stream.hpp"
+#include "upstream/stream.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -89,6 +90,14 @@ inline boost::asio::awaitable<void> half_close_async(plain_stream& s) {
     co_return;
 }
 
+// Toward an upstream, plain or TLS: a TCP half-close. Under TLS the server sees the TCP end
+// without close_notify and ends its side, which ends the tunnel.
+inline boost::asio::awaitable<void> half_close_async(upstream::stream& s) {
+    boost::system::error_code ec;
+    s.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ec);
+    co_return;
+}
+
 // TLS has no half-close that leaves the other direction readable (close_notify and the read
 // of the peer's reply would race the other pump), so a TLS tunnel ends when either side ends.
 inline boost::asio::awaitable<void> half_close_async(tls_stream&) { co_return; }
@@ -127,7 +136,7 @@ struct close_state {
 // The upstream-to-client direction: like pump(), but tracks frames and sends the pending close
 // frame at the first boundary after a drain asked for it.
 template <class To>
-boost::asio::awaitable<void> pump_to_client(plain_stream& from, To& to, std::uint64_t& moved,
+boost::asio::awaitable<void> pump_to_client(upstream::stream& from, To& to, std::uint64_t& moved,
                                             std::chrono::steady_clock::time_point& last_activity,
                                             tunnel_control& ctl, close_state& cs, boost::asio::steady_timer& client_free) {
     constexpr auto token = boost::asio::as_tuple(boost::asio::use_awaitable);
@@ -183,7 +192,7 @@ boost::asio::awaitable<void> closer(To& to, tunnel_control& ctl, close_state& cs
 
 template <class Stream>
 boost::asio::awaitable<tunnel_stats> run_tunnel(Stream& client, boost::beast::flat_buffer& client_pending,
-                                                plain_stream& upstream, boost::beast::flat_buffer& upstream_pending,
+                                                upstream::stream& upstream, boost::beast::flat_buffer& upstream_pending,
                                                 std::chrono::milliseconds idle, tunnel_control& ctl) {
     using namespace boost::asio::experimental::awaitable_operators;
     constexpr auto token = boost::asio::as_tuple(boost::asio::use_awaitable);

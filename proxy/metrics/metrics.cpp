@@ -48,6 +48,11 @@ registry::registry()
                             .Name("sluice_connections_total")
                             .Help("Downstream connections accepted by listener")
                             .Register(*registry_)),
+      connections_rejected(prometheus::BuildCounter()
+                               .Name("sluice_connections_rejected_total")
+                               .Help("Downstream connections closed at accept by a connection limit, by listener "
+                                     "and reason (listener_limit, per_ip_limit)")
+                               .Register(*registry_)),
       bytes_total(prometheus::BuildCounter()
                       .Name("sluice_body_bytes_total")
                       .Help("Body bytes relayed, by direction (in: from clients, out: to clients)")

@@ -43,6 +43,7 @@ public:
     prometheus::Family<prometheus::Gauge>& upstream_healthy;
     prometheus::Family<prometheus::Gauge>& connections_active;
     prometheus::Family<prometheus::Counter>& connections_total;
+    prometheus::Family<prometheus::Counter>& connections_rejected;
     prometheus::Family<prometheus::Counter>& bytes_total;
     prometheus::Family<prometheus::Gauge>& upstream_idle_connections;
     prometheus::Family<prometheus::Counter>& cache_requests;
@@ -69,6 +70,10 @@ public:
     void idle_upstream_connections(std::size_t n);
     prometheus::Gauge& websocket_sessions() { return r_.websocket_sessions_active.Add({}); }
     void cache_result(std::string_view result) { r_.cache_requests.Add({{"result", std::string(result)}}).Increment(); }
+    // reason: "listener_limit" or "per_ip_limit" (rare: no per-worker cache of the series)
+    void connection_rejected(std::string_view listener, std::string_view reason) {
+        r_.connections_rejected.Add({{"listener", std::string(listener)}, {"reason", std::string(reason)}}).Increment();
+    }
     void tls_handshake_failed(std::string_view listener) {
         r_.tls_handshake_failures.Add({{"listener", std::string(listener)}}).Increment();
     }

@@ -49,7 +49,7 @@ bound_listener server::bind(const config::listener& l) {
 
 std::vector<bound_listener> server::start(const config::config& cfg) {
     const unsigned n = cfg.server.workers == 0 ? 1 : cfg.server.workers;
-    for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<worker>(i, store_, log_, metrics_, limit_store_));
+    for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<worker>(i, store_, log_, metrics_, limit_store_, conn_limits_));
     std::vector<bound_listener> bound;
     for (const auto& l : cfg.listeners) bound.push_back(bind(l));
     for (auto& w : workers_) w->start();

@@ -5,6 +5,7 @@
 #include "common/access_log.hpp"
 #include "config/store.hpp"
 #include "metrics/metrics.hpp"
+#include "server/connection_limiter.hpp"
 
 #include <functional>
 #include <map>
@@ -60,6 +61,7 @@ private:
     const common::access_log& log_;
     metrics::registry& metrics_;
     limits::local_store& limit_store_;
+    connection_limiter conn_limits_;  // before workers_: outlives them
     std::vector<std::unique_ptr<worker>> workers_;
     std::map<std::string, std::string> listening_;  // listener name -> configured address
 };

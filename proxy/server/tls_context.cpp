@@ -1,5 +1,7 @@
 #include "server/tls_context.hpp"
 
+#include "common/openssl_error.hpp"
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -37,13 +39,7 @@ int select_certificate(SSL* ssl, int*, void* arg) {
     return SSL_TLSEXT_ERR_OK;
 }
 
-std::string openssl_error() {
-    const unsigned long e = ERR_get_error();
-    if (e == 0) return "unknown error";
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    return buf;
-}
+using common::openssl_error;
 
 std::unique_ptr<ssl::context> make_context(const config::tls_certificate& c) {
     auto ctx = std::make_unique<ssl::context>(ssl::context::tls_server);

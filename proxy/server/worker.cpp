@@ -11,10 +11,11 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 worker::worker(unsigned index, const config::store& store, const common::access_log& log, metrics::registry& metrics,
-               limits::local_store& limit_store)
+               limits::local_store& limit_store, connection_limiter& conn_limits)
     : index_(index),
       snapshot_(store),
       log_(log),
+      conn_limits_(conn_limits),
       metrics_(metrics, index),
       limiter_(ioc_, limit_store, metrics),
       pool_(ioc_),
@@ -26,7 +27,8 @@ worker::~worker() {
 }
 
 tcp::endpoint worker::listen(const std::string& listener_name, const tcp::endpoint& ep, std::shared_ptr<tls_bundle> tls) {
-    auto entry = std::make_shared<acceptor_entry>(acceptor_entry{listener_name, tcp::acceptor(ioc_), std::move(tls)});
+    auto entry = std::make_shared<acceptor_entry>(
+        acceptor_entry{listener_name, tcp::acceptor(ioc_), std::move(tls), conn_limits_.for_listener(listener_name)});
     auto& a = entry->acceptor;
     a.open(ep.protocol());
     a.set_option(asio::socket_base::reuse_address(true));
@@ -71,8 +73,11 @@ void worker::accept_loop(std::shared_ptr<acceptor_entry> a) {
     acceptor.async_accept([this, a = std::move(a)](boost::system::error_code ec, tcp::socket socket) {
         if (ec == asio::error::operation_aborted || !a->acceptor.is_open()) return;
         if (!ec) {
-            if (a->tls) http::start_tls_session(std::move(socket), *this, a->name, a->tls);
-            else http::start_session(std::move(socket), *this, a->name);
+            listener_connections::slot slot;
+            if (admit(*a, socket, slot)) {
+                if (a->tls) http::start_tls_session(std::move(socket), *this, a->name, a->tls, std::move(slot));
+                else http::start_session(std::move(socket), *this, a->name, std::move(slot));
+            }
         } else if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space) {
             // Out of file descriptors: back off briefly instead of spinning.
             spdlog::warn("worker {}: accept on {}: {}", index_, a->name, ec.message());
@@ -84,6 +89,29 @@ void worker::accept_loop(std::shared_ptr<acceptor_entry> a) {
         }
         accept_loop(a);
     });
+}
+
+bool worker::admit(const acceptor_entry& a, tcp::socket& socket, listener_connections::slot& slot) {
+    listener_connections::limits lim;
+    for (const auto& l : snapshot()->listeners) {
+        if (l.name == a.name) {
+            lim = {l.max_connections, l.max_connections_per_ip};
+            break;
+        }
+    }
+    boost::system::error_code ec;
+    const auto peer = socket.remote_endpoint(ec);
+    if (ec) {  // already gone
+        socket.close(ec);
+        return false;
+    }
+    const auto v = listener_connections::admit(a.conns, peer.address(), lim, slot);
+    if (v == listener_connections::verdict::admitted) return true;
+    metrics_.connection_rejected(a.name, v == listener_connections::verdict::listener_full ? "listener_limit"
+                                                                                           : "per_ip_limit");
+    // Closed before reading anything: the client sees the connection end at once.
+    socket.close(ec);
+    return false;
 }
 
 void worker::schedule_sweep() {

@@ -8,6 +8,7 @@
 #include "lb/balancer.hpp"
 #include "limits/limiter.hpp"
 #include "metrics/metrics.hpp"
+#include "server/connection_limiter.hpp"
 #include "upstream/pool.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -37,7 +38,7 @@ class tls_bundle;
 class worker {
 public:
     worker(unsigned index, const config::store& store, const common::access_log& log, metrics::registry& metrics,
-           limits::local_store& limit_store);
+           limits::local_store& limit_store, connection_limiter& conn_limits);
     ~worker();
     worker(const worker&) = delete;
     worker& operator=(const worker&) = delete;
@@ -93,14 +94,18 @@ private:
         std::string name;
         boost::asio::ip::tcp::acceptor acceptor;
         std::shared_ptr<tls_bundle> tls;
+        std::shared_ptr<listener_connections> conns;  // shared by every worker's acceptor
     };
     void accept_loop(std::shared_ptr<acceptor_entry> a);
+    // Counts `socket` under its listener's limits; false (socket closed, metric counted) when over.
+    bool admit(const acceptor_entry& a, boost::asio::ip::tcp::socket& socket, listener_connections::slot& slot);
     void schedule_sweep();
 
     unsigned index_;
     boost::asio::io_context ioc_{1};
     config::cached_snapshot snapshot_;
     const common::access_log& log_;
+    connection_limiter& conn_limits_;
     metrics::worker_metrics metrics_;
     limits::limiter limiter_;
     upstream::pool pool_;

@@ -1,6 +1,8 @@
 #include "upstream/health_checker.hpp"
 
 #include "upstream/server_state.hpp"
+#include "upstream/stream.hpp"
+#include "upstream/tls_client.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -43,6 +45,7 @@ struct target {
     config::endpoint address;
     std::string address_text;
     config::health_check_settings settings;
+    std::shared_ptr<tls_client> tls;  // the upstream's TLS client context; null: plain
     std::shared_ptr<server_state> state;
     std::uint32_t successes = 0;  // consecutive
     std::uint32_t failures = 0;   // consecutive
@@ -64,13 +67,13 @@ std::string describe(std::string_view step, const boost::system::error_code& ec)
 asio::awaitable<check_result> check_once(const target& t) {
     const auto ex = co_await asio::this_coro::executor;
     const auto deadline = std::chrono::steady_clock::now() + t.settings.timeout;
-    beast::tcp_stream stream(ex);
+    upstream::stream stream(ex);
 
     boost::system::error_code ec;
     const auto ip = asio::ip::make_address(t.address.host, ec);
     if (!ec) {
-        stream.expires_at(deadline);
-        auto [cec] = co_await stream.async_connect(tcp::endpoint(ip, t.address.port), token);
+        stream.lowest().expires_at(deadline);
+        auto [cec] = co_await stream.lowest().async_connect(tcp::endpoint(ip, t.address.port), token);
         if (cec) co_return check_result{false, describe("connect", cec)};
     } else {
         // Name resolution runs on Asio's resolver thread; the timer bounds it (cancel on expiry).
@@ -86,9 +89,15 @@ asio::awaitable<check_result> check_once(const target& t) {
             co_return check_result{false, rec == asio::error::operation_aborted ? "resolve: timeout"
                                                                                  : describe("resolve", rec)};
         }
-        stream.expires_at(deadline);
-        auto [cec, ep] = co_await stream.async_connect(results, token);
+        stream.lowest().expires_at(deadline);
+        auto [cec, ep] = co_await stream.lowest().async_connect(results, token);
         if (cec) co_return check_result{false, describe("connect", cec)};
+    }
+    if (t.tls) {  // checked the way requests go: through the same TLS handshake and verification
+        auto& layer = stream.start_tls(t.tls->context());
+        if (!t.tls->prepare(layer.native_handle(), t.address.host)) co_return check_result{false, "tls: setup failed"};
+        auto [hec] = co_await layer.async_handshake(asio::ssl::stream_base::client, token);
+        if (hec) co_return check_result{false, describe("tls", hec)};
     }
 
     bhttp::request<bhttp::empty_body> req{bhttp::verb::get, t.settings.path, 11};
@@ -135,18 +144,22 @@ struct health_checker::impl {
                     continue;
                 }
                 std::shared_ptr<target> t;
+                bool fresh = false;
                 if (auto it = targets.find(s.state.get()); it != targets.end()) {
                     t = it->second;  // stays: keeps its run of results, takes the new settings
                     targets.erase(it);
                 } else {
                     t = std::make_shared<target>();
                     t->state = s.state;
-                    asio::co_spawn(ioc, run(t), asio::detached);
+                    fresh = true;
                 }
                 t->upstream = u.name;
                 t->address = s.address;
                 t->address_text = s.address.to_string();
                 t->settings = *u.health_check;
+                t->tls = u.tls ? u.tls->client : nullptr;
+                // Only now: co_spawn may run the first check inline, before this loop goes on.
+                if (fresh) asio::co_spawn(ioc, run(t), asio::detached);
                 next.emplace(s.state.get(), std::move(t));
             }
         }

@@ -1,8 +1,11 @@
 #include "upstream/pool.hpp"
 
+#include "upstream/tls_client.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
 
 #include <sys/socket.h>
 
@@ -59,14 +62,15 @@ void pool::put(const std::string& key, std::unique_ptr<connection> c, std::size_
     list.push_back(std::move(c));
 }
 
-asio::awaitable<connect_result> pool::connect(const config::endpoint& address, std::chrono::milliseconds timeout) {
+asio::awaitable<connect_result> pool::connect(const config::endpoint& address, std::chrono::milliseconds timeout,
+                                              tls_client* tls) {
     connect_result out;
     auto c = std::make_unique<connection>(ioc_);
     boost::system::error_code ec;
     const auto ip = asio::ip::make_address(address.host, ec);
     c->stream.expires_after(timeout);
     if (!ec) {
-        auto [cec] = co_await c->stream.async_connect(tcp::endpoint(ip, address.port), token);
+        auto [cec] = co_await c->stream.lowest().async_connect(tcp::endpoint(ip, address.port), token);
         ec = cec;
     } else {
         tcp::resolver resolver(ioc_);
@@ -75,7 +79,7 @@ asio::awaitable<connect_result> pool::connect(const config::endpoint& address, s
             out.err = http::error::upstream_connect_failed;
             co_return out;
         }
-        auto [cec, ep] = co_await c->stream.async_connect(results, token);
+        auto [cec, ep] = co_await c->stream.lowest().async_connect(results, token);
         ec = cec;
     }
     if (ec) {
@@ -84,6 +88,26 @@ asio::awaitable<connect_result> pool::connect(const config::endpoint& address, s
         co_return out;
     }
     c->stream.socket().set_option(tcp::no_delay(true), ec);
+    if (tls) {
+        // The deadline set before connecting still runs: it bounds the handshake too.
+        auto& layer = c->stream.start_tls(tls->context());
+        if (!tls->prepare(layer.native_handle(), address.host)) {
+            out.err = http::error::upstream_tls_failed;
+            co_return out;
+        }
+        auto [hec] = co_await layer.async_handshake(asio::ssl::stream_base::client, token);
+        if (hec) {
+            if (hec == boost::beast::error::timeout) {
+                out.err = http::error::upstream_connect_timeout;
+            } else {
+                out.err = http::error::upstream_tls_failed;
+                spdlog::warn("upstream TLS handshake with {} ({}) failed: {}", address.to_string(),
+                             tls->verified_name(address.host), hec.message());
+            }
+            c->stream.close();
+            co_return out;
+        }
+    }
     out.conn = std::move(c);
     co_return out;
 }

@@ -4,12 +4,12 @@
 
 #include "config/config.hpp"
 #include "http/error.hpp"
+#include "upstream/stream.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 
 #include <chrono>
 #include <memory>
@@ -19,10 +19,12 @@
 
 namespace sluice::upstream {
 
+class tls_client;
+
 // One connection to one upstream server, with the read buffer that belongs to it.
 struct connection {
     explicit connection(boost::asio::io_context& ioc) : stream(ioc) {}
-    boost::beast::tcp_stream stream;
+    upstream::stream stream;  // plain TCP, or TLS when the upstream has `tls`
     boost::beast::flat_buffer buffer;
     std::chrono::steady_clock::time_point idle_since{};
     std::chrono::milliseconds max_idle{60'000};  // the upstream's timeouts.idle when pooled
@@ -47,9 +49,10 @@ public:
     void put(const std::string& key, std::unique_ptr<connection> c, std::size_t max_idle_per_key,
              std::chrono::milliseconds max_idle);
 
-    // Opens a new connection (resolving names) within `timeout`.
-    boost::asio::awaitable<connect_result> connect(const config::endpoint& address,
-                                                   std::chrono::milliseconds timeout);
+    // Opens a new connection (resolving names) within `timeout`; with `tls`, the TLS handshake
+    // (SNI, certificate and name verified) completes within the same timeout.
+    boost::asio::awaitable<connect_result> connect(const config::endpoint& address, std::chrono::milliseconds timeout,
+                                                   tls_client* tls = nullptr);
 
     // Closes connections idle past their max_idle or closed by the server (called periodically).
     void sweep();

@@ -20,18 +20,6 @@ namespace json = boost::json;
 
 const std::string ws_client = std::string(SLUICE_SOURCE_DIR) + "/tests/integration/tools/ws_client.py";
 
-// Runs a command through bash; returns (exit status, output).
-std::pair<int, std::string> run(const std::string& command, std::chrono::seconds timeout = std::chrono::seconds(60)) {
-    child_process p("/bin/bash", {"-c", command});
-    auto status = p.wait_exit(timeout);
-    if (!status) {
-        p.signal(SIGKILL);
-        return {-1, "timeout: " + p.output()};
-    }
-    p.wait_output_closed(std::chrono::seconds(5));  // everything it printed has been read
-    return {*status, p.output()};
-}
-
 long rss_kib(pid_t pid) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/status");
     std::string line;
@@ -40,31 +28,8 @@ long rss_kib(pid_t pid) {
     return -1;
 }
 
-// A CA and certificates for a.test and b.test, made with the openssl CLI for this test run.
-struct test_pki {
-    std::string dir;
-    test_pki() {
-        dir = "/tmp/sluice-pki-" + std::to_string(::getpid());
-        const std::string script = "set -e; mkdir -p " + dir + "; cd " + dir + R"(;
-openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=sluice-test-ca 2>/dev/null
-for n in a b; do
-  openssl req -newkey rsa:2048 -nodes -keyout $n.key -out $n.csr -subj /CN=$n.test 2>/dev/null
-  printf 'subjectAltName=DNS:%s.test,IP:127.0.0.1\n' $n > $n.ext
-  openssl x509 -req -in $n.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out $n.pem -days 2 -extfile $n.ext 2>/dev/null
-done)";
-        auto [status, out] = run(script);
-        if (status != 0) throw std::runtime_error("openssl failed: " + out);
-    }
-    ~test_pki() { run("rm -rf " + dir); }
-};
-
-class WebSocketTlsTest : public ::testing::Test {
+class WebSocketTlsTest : public pki_test {
 protected:
-    static void SetUpTestSuite() { pki = new test_pki(); }
-    static void TearDownTestSuite() {
-        delete pki;
-        pki = nullptr;
-    }
     void SetUp() override {
         echo = start_backend("echo", "echo-ws");
         toml_ = std::string(
@@ -82,8 +47,7 @@ protected:
         auto both = sluice.proc->wait_for(R"(listener "https" on 127\.0\.0\.1:(\d+))");
         if (!both) throw std::runtime_error("no https listener: " + sluice.proc->output());
         tls_port = static_cast<unsigned short>(std::stoi((*both)[1]));
-        auto admin = sluice.proc->wait_for(R"(admin on 127\.0\.0\.1:(\d+))");
-        admin_port = static_cast<unsigned short>(std::stoi((*admin)[1]));
+        admin = admin_port(sluice);
     }
     std::string ws_url(const std::string& path = "/ws") const { return "ws://127.0.0.1:" + std::to_string(sluice.port) + path; }
     std::string curl_https(const std::string& name, const std::string& path) const {
@@ -100,14 +64,12 @@ protected:
         std::ofstream(sluice.config_path) << text;
     }
 
-    static test_pki* pki;
     std::string toml_;
     backend echo;
     proxy sluice;
     unsigned short tls_port = 0;
-    unsigned short admin_port = 0;
+    unsigned short admin = 0;
 };
-test_pki* WebSocketTlsTest::pki = nullptr;
 
 TEST_F(WebSocketTlsTest, WebSocketMessagesInOrderBinaryPingAndCloseCodes) {
     auto [status, out] = run("/usr/bin/python3 " + ws_client + " messages " + ws_url());
@@ -144,7 +106,7 @@ TEST_F(WebSocketTlsTest, NonUpgradeAnswerIsRelayedAsHttp) {
 TEST_F(WebSocketTlsTest, TunnelSurvivesReloadAndIsCounted) {
     child_process client("/usr/bin/python3", {ws_client, "slow", ws_url(), "--hold", "3"});
     ASSERT_TRUE(client.wait_for("ok sent=", std::chrono::seconds(30))) << client.output();
-    auto metrics = get(admin_port, "/metrics").body;
+    auto metrics = get(admin, "/metrics").body;
     EXPECT_NE(metrics.find("sluice_websocket_sessions_active 1"), std::string::npos) << metrics;
     sluice.proc->signal(SIGHUP);
     ASSERT_TRUE(sluice.proc->wait_for("generation 2"));
@@ -204,7 +166,7 @@ TEST_F(WebSocketTlsTest, GarbageAndTruncatedHandshakesDoNotDisturbOthers) {
     auto [status, out] = parallel.get();
     EXPECT_EQ(status, 0) << out;
     EXPECT_EQ(std::get<0>(run(curl_https("b.test", "/echo"))), 0);
-    const auto metrics = get(admin_port, "/metrics").body;
+    const auto metrics = get(admin, "/metrics").body;
     EXPECT_NE(metrics.find(R"(sluice_tls_handshake_failures_total{listener="https"})"), std::string::npos);
 }
 

@@ -381,6 +381,88 @@ keepalive = 10001
               "<string>:7:13: upstream \"items\": keepalive: 10001 is out of range (0..10000)\n");
 }
 
+TEST(ConfigLoader, ListenerConnectionLimits) {
+    const load_result r = load(R"(
+[[listener]]
+name = "http"
+listen = "127.0.0.1:0"
+max_connections = 5000
+max_connections_per_ip = 64
+
+[[listener]]
+name = "other"
+listen = "127.0.0.1:0"
+)");
+    ASSERT_TRUE(r.ok()) << errors_of(r);
+    EXPECT_EQ(r.cfg->listeners[0].max_connections, 5000u);
+    EXPECT_EQ(r.cfg->listeners[0].max_connections_per_ip, 64u);
+    EXPECT_EQ(r.cfg->listeners[1].max_connections, 0u);  // default: no limit
+    EXPECT_EQ(r.cfg->listeners[1].max_connections_per_ip, 0u);
+}
+
+TEST(ConfigLoader, UpstreamTls) {
+    const std::string ca = std::string(SLUICE_SOURCE_DIR) + "/conf/tls/cert.pem";
+    const load_result r = load(with_listener(R"(
+[[upstream]]
+name = "plain"
+servers = [ { address = "127.0.0.1:9001" } ]
+tls = false
+
+[[upstream]]
+name = "system"
+servers = [ { address = "api.example.com:443" } ]
+tls = true
+
+[[upstream]]
+name = "pinned"
+servers = [ { address = "10.0.0.1:8443" } ]
+tls = { ca_file = ")" + ca + R"(", server_name = "API.internal" }
+
+[[upstream]]
+name = "unverified"
+servers = [ { address = "10.0.0.2:8443" } ]
+tls = { verify = false }
+)"));
+    ASSERT_TRUE(r.ok()) << errors_of(r);
+    const auto& u = r.cfg->upstreams;
+    EXPECT_FALSE(u[0].tls);
+    ASSERT_TRUE(u[1].tls);
+    EXPECT_TRUE(u[1].tls->verify);
+    EXPECT_TRUE(u[1].tls->ca_file.empty());
+    EXPECT_NE(u[1].tls->client, nullptr);
+    ASSERT_TRUE(u[2].tls);
+    EXPECT_EQ(u[2].tls->ca_file, ca);
+    EXPECT_EQ(u[2].tls->server_name, "api.internal");
+    EXPECT_NE(u[2].tls->client, nullptr);
+    ASSERT_TRUE(u[3].tls);
+    EXPECT_FALSE(u[3].tls->verify);
+}
+
+TEST(ConfigLoaderErrors, UpstreamTls) {
+    const std::string head = "[[upstream]]\nname = \"u\"\nservers = [ { address = \"127.0.0.1:1\" } ]\n";
+    EXPECT_EQ(error_of(with_listener(head + "tls = \"yes\"\n")),
+              "<string>:7:7: upstream \"u\": tls: expected true, false or a table { ca_file, server_name, verify }, "
+              "got a string");
+    EXPECT_EQ(error_of(with_listener(head + "tls = { ca_file = \"/nonexistent/ca.pem\" }\n")),
+              "<string>:7:19: upstream \"u\": tls.ca_file: cannot read \"/nonexistent/ca.pem\": No such file or directory");
+    EXPECT_EQ(error_of(with_listener(head + "tls = { server_name = \"a b\" }\n")),
+              "<string>:7:23: upstream \"u\": tls.server_name: \"a b\" is not a host name");
+    EXPECT_EQ(error_of(with_listener(head + "tls = { sni = \"x\" }\n")),
+              "<string>:7:9: unknown key \"sni\" in upstream \"u\" tls");
+    // A file that exists but holds no certificate: OpenSSL's reason, at the tls table.
+    const std::string e = error_of(with_listener(head + "tls = { ca_file = \"" SLUICE_SOURCE_DIR "/README.md\" }\n"));
+    const std::string want = "<string>:7:7: upstream \"u\": tls: TLS CA file " SLUICE_SOURCE_DIR "/README.md: ";
+    EXPECT_EQ(e.substr(0, want.size()), want) << e;
+    EXPECT_GT(e.size(), want.size()) << e;  // followed by OpenSSL's reason
+}
+
+TEST(ConfigLoaderErrors, ListenerConnectionLimits) {
+    EXPECT_EQ(error_of("[[listener]]\nname = \"http\"\nlisten = \"127.0.0.1:0\"\nmax_connections = -1\n"),
+              "<string>:4:19: listener \"http\": max_connections: -1 is out of range (0..10000000)");
+    EXPECT_EQ(error_of("[[listener]]\nname = \"http\"\nlisten = \"127.0.0.1:0\"\nmax_connections_per_ip = \"9\"\n"),
+              "<string>:4:26: listener \"http\": max_connections_per_ip: expected an integer, got a string");
+}
+
 TEST(ConfigLoaderErrors, BadAddresses) {
     EXPECT_EQ(error_of(with_listener(R"(
 [[upstream]]
