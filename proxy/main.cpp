@@ -145,8 +145,8 @@ int main(int argc, char** argv) {
     health.update(cfg);
     std::unique_ptr<admin::admin_server> admin;
     try {
-        for (const auto& b : srv.start(*cfg)) spdlog::info("listener \"{}\" on {}", b.name, b.address);
         srv.set_cache(&cache_store, &coalescer);
+        for (const auto& b : srv.start(*cfg)) spdlog::info("listener \"{}\" on {}", b.name, b.address);
         if (cfg->admin.listen) {
             admin = std::make_unique<admin::admin_server>(main_ioc, admin::admin_context{p.store, p.metrics, p.draining, &cache_store});
             spdlog::info("admin on {}", admin->listen(*cfg->admin.listen));

@@ -49,7 +49,10 @@ bound_listener server::bind(const config::listener& l) {
 
 std::vector<bound_listener> server::start(const config::config& cfg) {
     const unsigned n = cfg.server.workers == 0 ? 1 : cfg.server.workers;
-    for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<worker>(i, store_, log_, metrics_, limit_store_, conn_limits_));
+    for (unsigned i = 0; i < n; ++i) {
+        workers_.push_back(std::make_unique<worker>(i, store_, log_, metrics_, limit_store_, conn_limits_));
+        workers_.back()->set_cache(cache_store_, coalescer_);  // before its thread starts
+    }
     std::vector<bound_listener> bound;
     for (const auto& l : cfg.listeners) bound.push_back(bind(l));
     for (auto& w : workers_) w->start();
@@ -98,7 +101,8 @@ void server::drain(std::function<void()> on_drained) {
 }
 
 void server::set_cache(cache::memory_store* store, cache::coalescer* coalescer) {
-    for (auto& w : workers_) w->set_cache(store, coalescer);
+    cache_store_ = store;
+    coalescer_ = coalescer;
 }
 
 void server::stop() {

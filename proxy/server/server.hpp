@@ -50,8 +50,8 @@ public:
     void drain(std::function<void()> on_drained);
     void stop();
     void join();
-    // Hands the process's response cache to every worker (call before start()... or right after:
-    // workers read it only when a request arrives).
+    // The process's response cache, handed to every worker as it is created: call before start()
+    // (workers read it from their own threads without a lock).
     void set_cache(cache::memory_store* store, cache::coalescer* coalescer);
 
 private:
@@ -62,6 +62,8 @@ private:
     metrics::registry& metrics_;
     limits::local_store& limit_store_;
     connection_limiter conn_limits_;  // before workers_: outlives them
+    cache::memory_store* cache_store_ = nullptr;
+    cache::coalescer* coalescer_ = nullptr;
     std::vector<std::unique_ptr<worker>> workers_;
     std::map<std::string, std::string> listening_;  // listener name -> configured address
 };
