@@ -53,6 +53,7 @@ public:
     prometheus::Family<prometheus::Counter>& tls_handshake_failures;
     prometheus::Family<prometheus::Gauge>& config_generation;
     prometheus::Family<prometheus::Counter>& config_reloads_total;
+    prometheus::Family<prometheus::Counter>& lua_errors_total;
 };
 
 // Per-worker view: lookups by plain string keys in a map this thread owns.
@@ -69,6 +70,7 @@ public:
     void idle_upstream_connections(std::size_t n);
     prometheus::Gauge& websocket_sessions() { return r_.websocket_sessions_active.Add({}); }
     void cache_result(std::string_view result) { r_.cache_requests.Add({{"result", std::string(result)}}).Increment(); }
+    void lua_error(std::string_view route) { r_.lua_errors_total.Add({{"route", std::string(route)}}).Increment(); }
     void tls_handshake_failed(std::string_view listener) {
         r_.tls_handshake_failures.Add({{"listener", std::string(listener)}}).Increment();
     }
