@@ -68,8 +68,13 @@ function on_request(req)
   req:set_header("X-Lua-Body", tostring(#b))
 end
 )");
+        const auto tenant = temp_file("tenant.lua", "function on_request(req) req:set_hash_key(req:header('X-Tenant') or '') end\n");
         sluice = start_sluice(server_block() + "[admin]\nlisten = \"127.0.0.1:0\"\n\n" +
                               upstream_block("stable", {{&echo_a, 1}}) + upstream_block("canary", {{&echo_b, 1}}) +
+                              upstream_block("ring", {{&echo_a, 1}, {&echo_b, 1}},
+                                             "balance = \"consistent_hash\"\nhash_key = \"header:X-Absent\"") +
+                              "[[route]]\nname = \"tenant\"\nmatch = { path_prefix = \"/tenant\" }\nrewrite_prefix = \"/\"\n"
+                              "upstream = \"ring\"\nlua = \"" + tenant + "\"\n\n" +
                               "[[route]]\nname = \"canary\"\nmatch = { path_prefix = \"/canary\" }\nrewrite_prefix = \"/\"\nupstream = \"stable\"\n"
                               "lua = \"" + example("canary.lua") + "\"\n\n"
                               "[[route]]\nname = \"private\"\nmatch = { path_prefix = \"/private\" }\n"
@@ -156,6 +161,32 @@ TEST_F(LuaTest, TimingScriptAddsServerTimingAndCountsPerWorker) {
         if (i == 3) EXPECT_GE(std::stod(m[1]), 50.0);  // the backend waited 50 ms
         EXPECT_EQ(r.header("x-worker-requests"), "0/" + std::to_string(i));
     }
+}
+
+TEST_F(LuaTest, HashKeyFromTheScriptPinsEachTenantToOneServer) {
+    // The upstream's own key (a header nobody sends) would give random points; the script's key
+    // sends each tenant to one server, and the tenants spread over both.
+    connection c(sluice.port);
+    std::set<std::string> backends;
+    for (int i = 0; i < 50; ++i) {
+        const header_list h{{"X-Tenant", "tenant-" + std::to_string(i)}};
+        const auto first = c.request("GET", "/tenant/echo", h);
+        ASSERT_EQ(first.status, 200u) << first.body;
+        for (int k = 0; k < 3; ++k) EXPECT_EQ(c.request("GET", "/tenant/echo", h).header("x-backend"), first.header("x-backend"));
+        backends.insert(first.header("x-backend"));
+    }
+    EXPECT_EQ(backends.size(), 2u);
+}
+
+TEST_F(LuaTest, ConfigEndpointNamesTheScript) {
+    const auto cfg = json::parse(get(admin, "/config").body).as_object();
+    bool found = false;
+    for (const auto& r : cfg.at("routes").as_array())
+        if (r.as_object().at("name").as_string() == "timed") {
+            EXPECT_EQ(r.as_object().at("lua").as_string(), example("timing.lua"));
+            found = true;
+        }
+    EXPECT_TRUE(found);
 }
 
 TEST_F(LuaTest, EndlessLoopAnswers500ForThatRequestOnlyAndTheWorkerServesOthers) {
