@@ -290,11 +290,11 @@ request_call::~request_call() {
         luaL_unref(L, LUA_REGISTRYINDEX, ref);
     }
     luaL_unref(L, LUA_REGISTRYINDEX, ctx_ref_);
-    release_thread();
+    release_thread(false);  // still paused (a body never read): not reusable
 }
 
-void request_call::release_thread() {
-    if (co_ref_ != LUA_NOREF) luaL_unref(rt_.L_, LUA_REGISTRYINDEX, co_ref_);
+void request_call::release_thread(bool reusable) {
+    rt_.give_back({co_, co_ref_}, reusable);
     co_ref_ = LUA_NOREF;
     co_ = nullptr;
 }
@@ -316,7 +316,7 @@ outcome request_call::run(int nargs) {
     const int rc = rt_.resume(co_, nargs);
     if (rc == LUA_YIELD) {
         if (wants_body_) return outcome::need_body;
-        release_thread();
+        release_thread(false);
         if (responded_) return outcome::responded;
         error_ = script_->path + ": on_request yielded (coroutine.yield outside a coroutine of its own)";
         return outcome::failed;
@@ -326,7 +326,7 @@ outcome request_call::run(int nargs) {
         error_ = rt_.describe_error(co_, *compiled_);
         o = outcome::failed;
     }
-    release_thread();
+    release_thread(true);
     if (o == outcome::failed) lua_gc(rt_.L_, LUA_GCCOLLECT, 0);  // what a runaway script left behind
     return o;
 }
@@ -345,16 +345,16 @@ outcome request_call::on_request(request_access& req) {
         lua_settop(L, top);
         return outcome::done;
     }
-    co_ = lua_newthread(L);
-    co_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
-    rt_.push_runner(co_);
-    lua_xmove(L, co_, 1);  // the function
+    const auto th = rt_.take_thread();
+    co_ = th.co;
+    co_ref_ = th.ref;
+    rt_.push_call(co_);  // takes the function from L's top
     api::push_handle(co_, this, request_meta);
     lua_pushvalue(co_, -1);
     req_ref_ = luaL_ref(co_, LUA_REGISTRYINDEX);
     lua_settop(L, top);
     req_ = &req;
-    const auto o = run(2);
+    const auto o = run(3);
     req_ = nullptr;
     return o;
 }
@@ -383,19 +383,19 @@ outcome request_call::on_response(response_access& resp) {
         lua_settop(L, top);
         return outcome::done;
     }
-    co_ = lua_newthread(L);
-    co_ref_ = luaL_ref(L, LUA_REGISTRYINDEX);
-    rt_.push_runner(co_);
-    lua_xmove(L, co_, 1);
+    const auto th = rt_.take_thread();
+    co_ = th.co;
+    co_ref_ = th.ref;
+    rt_.push_call(co_);
     api::push_handle(co_, this, response_meta);
     lua_pushvalue(co_, -1);
     resp_ref_ = luaL_ref(co_, LUA_REGISTRYINDEX);
     lua_settop(L, top);
     resp_ = &resp;
-    auto o = run(2);
+    auto o = run(3);
     resp_ = nullptr;
     if (o == outcome::need_body || o == outcome::responded) {  // not possible from resp; be safe
-        release_thread();
+        release_thread(false);
         o = outcome::done;
     }
     return o;

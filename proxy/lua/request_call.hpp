@@ -37,7 +37,7 @@ public:
 private:
     friend struct api;
     outcome run(int nargs);
-    void release_thread();
+    void release_thread(bool reusable);
 
     runtime& rt_;
     std::shared_ptr<const config::lua_script> script_;

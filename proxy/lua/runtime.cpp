@@ -61,13 +61,10 @@ runtime::runtime(unsigned worker_index, limits lim, log_function log) : limits_(
     luaJIT_setmode(L_, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
     lua_sethook(L_, &runtime::count_hook, LUA_MASKCOUNT, hook_every);
     open_sandbox();
-    static constexpr std::string_view runner =
-        "local xpcall, handler = xpcall, ...\n"
-        "return function(f, arg) return xpcall(function() return f(arg) end, handler) end\n";
-    if (luaL_loadbuffer(L_, runner.data(), runner.size(), "=sluice") != 0) throw std::runtime_error("lua runner");
+    lua_getglobal(L_, "xpcall");  // LuaJIT's passes extra arguments on to f
+    xpcall_ref_ = luaL_ref(L_, LUA_REGISTRYINDEX);
     lua_pushcfunction(L_, error_handler);
-    lua_call(L_, 1, 1);
-    runner_ref_ = luaL_ref(L_, LUA_REGISTRYINDEX);
+    handler_ref_ = luaL_ref(L_, LUA_REGISTRYINDEX);
     lua_getglobal(L_, "sluice");
     lua_pushinteger(L_, static_cast<lua_Integer>(worker_index));
     lua_setfield(L_, -2, "worker");
@@ -125,7 +122,35 @@ void runtime::note_refusal() {
     }
 }
 
-void runtime::push_runner(lua_State* co) { lua_rawgeti(co, LUA_REGISTRYINDEX, runner_ref_); }
+void runtime::push_call(lua_State* co) {
+    lua_rawgeti(co, LUA_REGISTRYINDEX, xpcall_ref_);
+    lua_xmove(L_, co, 1);
+    lua_rawgeti(co, LUA_REGISTRYINDEX, handler_ref_);
+}
+
+runtime::thread runtime::take_thread() {
+    if (!idle_threads_.empty()) {
+        thread t = idle_threads_.back();
+        idle_threads_.pop_back();
+        return t;
+    }
+    thread t;
+    t.co = lua_newthread(L_);
+    t.ref = luaL_ref(L_, LUA_REGISTRYINDEX);
+    return t;
+}
+
+void runtime::give_back(thread t, bool reusable) {
+    if (!t.co) return;
+    // A coroutine that ran to its end (status 0) can start another function; a suspended one
+    // (req:respond, an abandoned body read) or a broken one is dropped for the GC.
+    if (reusable && lua_status(t.co) == 0 && idle_threads_.size() < 16) {
+        lua_settop(t.co, 0);
+        idle_threads_.push_back(t);
+    } else {
+        luaL_unref(L_, LUA_REGISTRYINDEX, t.ref);
+    }
+}
 
 int runtime::resume(lua_State* co, int nargs) {
     enforce_ = true;
@@ -179,11 +204,12 @@ const runtime::compiled& runtime::load(const std::shared_ptr<const config::lua_s
     c.env_ref = luaL_ref(L_, LUA_REGISTRYINDEX);  // pops one copy of env
     lua_setfenv(L_, -2);                          // chunk's env
     // Run the top level (defines the hooks) on a coroutine, under the limits.
-    lua_State* co = lua_newthread(L_);
-    push_runner(co);
-    lua_pushvalue(L_, -2);
-    lua_xmove(L_, co, 1);
-    const int rc = resume(co, 1);
+    const thread th = take_thread();
+    lua_State* co = th.co;
+    lua_pushvalue(L_, -1);
+    push_call(co);
+    lua_pushnil(co);
+    const int rc = resume(co, 3);
     if (rc == LUA_YIELD) c.error = s->path + ": the script's top level must not yield";
     else if (rc == 0) c.error = describe_error(co, c);
     if (!c.error.empty()) {
@@ -191,6 +217,7 @@ const runtime::compiled& runtime::load(const std::shared_ptr<const config::lua_s
         c.env_ref = LUA_NOREF;
     }
     lua_settop(L_, top);
+    give_back(th, rc != LUA_YIELD);
     if (rc != -1) lua_gc(L_, LUA_GCCOLLECT, 0);
     return scripts_.emplace(s.get(), std::move(c)).first->second;
 }

@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 struct lua_State;
 struct lua_Debug;
@@ -61,12 +62,21 @@ private:
         std::string error;                                  // top level failed: every call fails
     };
     const compiled& load(const std::shared_ptr<const config::lua_script>& s);
-    // Pushes the runner onto `co`: runner(f, arg) calls f(arg) under xpcall with a handler that
-    // adds the script's FILE:LINE to messages that lack it (memory errors, the count hook).
-    void push_runner(lua_State* co);
-    // Resumes `co` (runner, function and its argument pushed) under the instruction and memory
-    // limits. Returns LUA_YIELD, or 0 with an error message on `co`'s top, or -1 when it returned.
+    // A hook call is xpcall(f, handler, arg) on a coroutine of its own: push_call pushes
+    // xpcall, f (moved from L_'s top) and the handler that adds the script's FILE:LINE to
+    // messages that lack it (the count hook's); then the caller pushes arg.
+    void push_call(lua_State* co);
+    // Resumes `co` (xpcall, f, handler, arg pushed) under the instruction and memory limits.
+    // Returns LUA_YIELD, or 0 with an error message on `co`'s top, or -1 when f returned.
     int resume(lua_State* co, int nargs);
+    // Coroutines for hook calls: finished ones are kept for reuse (creating one per call is
+    // most of a trivial filter's cost).
+    struct thread {
+        lua_State* co = nullptr;
+        int ref = -2;
+    };
+    thread take_thread();
+    void give_back(thread t, bool reusable);
     // "FILE:LINE: message" for the error on top of `co`'s stack.
     std::string describe_error(lua_State* co, const compiled& c);
 
@@ -82,7 +92,9 @@ private:
     std::uint64_t ticks_ = 0;    // hook calls in the current resume
     std::uint64_t max_ticks_ = 0;
     lua_State* L_ = nullptr;
-    int runner_ref_ = -2;
+    int xpcall_ref_ = -2;
+    int handler_ref_ = -2;
+    std::vector<thread> idle_threads_;
     lua_State* running_ = nullptr;  // the coroutine being resumed
     // Where the last refused allocation happened (memory errors reach no message handler).
     std::string refused_src_;

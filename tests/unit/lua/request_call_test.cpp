@@ -332,6 +332,51 @@ TEST_F(LuaFilterTest, CompiledOncePerScriptAndForgottenWhenUnused) {
     EXPECT_EQ(rt.scripts_loaded(), 0u);
 }
 
+TEST_F(LuaFilterTest, CallsOfEveryOutcomeInterleaveWithoutLeaking) {
+    // Finished coroutines are reused for later calls; paused or failed ones are dropped.
+    auto s = script(R"(
+n = 0
+function on_request(req)
+  n = n + 1
+  local mode = req:header("X-Mode")
+  if mode == "error" then error("boom " .. n) end
+  if mode == "respond" then req:respond(204) end
+  if mode == "body" then req:body() end
+  req:set_header("X-N", n)
+end
+function on_response(resp) resp:set_header("X-Seen", resp:ctx().x or "none") end
+)");
+    fake_response resp;
+    std::size_t baseline = 0;
+    for (int i = 0; i < 2000; ++i) {
+        const char* modes[] = {"plain", "error", "respond", "body", "abandon"};
+        const std::string mode = modes[i % 5];
+        req.headers_["x-mode"] = mode == "abandon" ? "body" : mode;
+        req.length_ = 3;
+        auto c = call(s);
+        const auto o = c->on_request(req);
+        if (mode == "plain") {
+            ASSERT_EQ(o, outcome::done);
+            EXPECT_EQ(req.headers_["x-n"], std::to_string(i + 1));
+            ASSERT_EQ(c->on_response(resp), outcome::done);
+            EXPECT_EQ(resp.headers_["x-seen"], "none");
+        } else if (mode == "error") {
+            ASSERT_EQ(o, outcome::failed);
+            EXPECT_NE(c->error().find(":6: boom " + std::to_string(i + 1)), std::string::npos) << c->error();
+        } else if (mode == "respond") {
+            ASSERT_EQ(o, outcome::responded);
+            EXPECT_EQ(c->response().status, 204u);
+        } else if (mode == "body") {
+            ASSERT_EQ(o, outcome::need_body);
+            ASSERT_EQ(c->resume_with_body(req, "abc"), outcome::done);
+        } else {
+            ASSERT_EQ(o, outcome::need_body);  // the call ends while paused (client went away)
+        }
+        if (i == 499) baseline = rt.memory_used();
+    }
+    EXPECT_LT(rt.memory_used(), baseline + (256u << 10)) << "memory grows with calls";
+}
+
 TEST(LuaSyntaxTest, ReportsLineAndMessage) {
     EXPECT_FALSE(check_syntax("ok.lua", "function on_request(req) end"));
     const std::string long_path = "/tmp/" + std::string(120, 'd') + "/broken.lua";
