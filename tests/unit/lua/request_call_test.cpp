@@ -256,6 +256,13 @@ TEST_F(LuaFilterTest, UnboundedAllocationHitsTheMemoryLimitAndIsReclaimed) {
     EXPECT_EQ(req.headers_["x-ok"], "yyy");
 }
 
+TEST_F(LuaFilterTest, OneHugeAllocationInALibraryCallFailsWithTheCallersLine) {
+    auto s = script("function on_request(req)\n  local big = string.rep('x', 2^30)\nend\n", "rep.lua");
+    auto c = call(s);
+    ASSERT_EQ(c->on_request(req), outcome::failed);
+    EXPECT_EQ(c->error(), "rep.lua:2: not enough memory");
+}
+
 TEST_F(LuaFilterTest, SandboxHasNoFileOsOrBytecodeAccess) {
     auto s = script(R"(
 function on_request(req)
