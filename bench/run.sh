@@ -251,11 +251,17 @@ fi
 # ---------------------------------------------------------------- 3. scratch dir, data files
 RUN=$(mktemp -d /tmp/sluice-bench.XXXXXX)
 chmod 755 "$RUN"
-mkdir -p "$RUN/www/cached" "$RUN/www/limited" "$RUN/tmp" "$RUN/cg" "$RUN/raw"
+mkdir -p "$RUN/www/cached" "$RUN/www/limited" "$RUN/www/lua" "$RUN/tmp" "$RUN/cg" "$RUN/raw"
 printf 'hello world\n' >"$RUN/www/small.txt" # 12 bytes
 head -c 4096 /dev/zero | tr '\0' 'x' >"$RUN/www/4k.bin"
 cp "$RUN/www/small.txt" "$RUN/www/4k.bin" "$RUN/www/cached/"
 cp "$RUN/www/small.txt" "$RUN/www/4k.bin" "$RUN/www/limited/"
+cp "$RUN/www/small.txt" "$RUN/www/4k.bin" "$RUN/www/lua/"
+# The trivial filter of the optional lua section: one call into Lua each way per request.
+cat >"$RUN/filter.lua" <<'LUA'
+function on_request(req) req:set_header("X-Lua", "1") end
+function on_response(resp) resp:set_header("X-Lua", "1") end
+LUA
 declare -A BODY_FILE=([small]=small.txt [4k]=4k.bin)
 declare -A BODY_LEN=([small]=12 [4k]=4096)
 USER_LINE=""
@@ -284,7 +290,10 @@ write_proxy_config() {
     sluice)
       fill "$BENCH/conf/sluice-head.toml.in" "$RUN/$name.toml" PORT="$port" BACKEND_PORT="$BACKEND_PORT" \
         KEEPALIVE="$UPSTREAM_KEEPALIVE"
-      for f in "${SLUICE_FRAGMENTS[@]}"; do cat "$BENCH/conf/sluice-$f.toml.in" >>"$RUN/$name.toml"; done
+      for f in "${SLUICE_FRAGMENTS[@]}"; do
+        fill "$BENCH/conf/sluice-$f.toml.in" "$RUN/tmp/fragment.toml" RUN="$RUN"
+        cat "$RUN/tmp/fragment.toml" >>"$RUN/$name.toml"
+      done
       cat "$BENCH/conf/sluice-tail.toml.in" >>"$RUN/$name.toml"
       CMD=("$SLUICE_BIN" -c "$RUN/$name.toml")
       ;;
@@ -295,10 +304,11 @@ write_proxy_config() {
 # Optional sections: enabled when sluice's loader accepts the fragment (`sluice -t`).
 read -r BACKEND_PORT <<<"$(free_ports 1)"
 declare -A OPTIONAL_ON=()
-for section in cache ratelimit; do
+for section in cache ratelimit lua; do
   probe=$RUN/probe-$section.toml
   fill "$BENCH/conf/sluice-head.toml.in" "$probe" PORT=1 BACKEND_PORT="$BACKEND_PORT" KEEPALIVE=64
-  cat "$BENCH/conf/sluice-$section.toml.in" "$BENCH/conf/sluice-tail.toml.in" >>"$probe"
+  fill "$BENCH/conf/sluice-$section.toml.in" "$RUN/tmp/fragment.toml" RUN="$RUN"
+  cat "$RUN/tmp/fragment.toml" "$BENCH/conf/sluice-tail.toml.in" >>"$probe"
   if out=$("$SLUICE_BIN" -t -c "$probe" 2>&1); then
     OPTIONAL_ON[$section]=1
     SLUICE_FRAGMENTS+=("$section")
@@ -343,6 +353,7 @@ for t in backend $PROXIES; do
     check_get "$t" "${CPORT_OF[$t]}" /cached/small.txt 12 # primes the cache
   fi
   if [ -n "${OPTIONAL_ON[ratelimit]:-}" ]; then check_get "$t" "${RPORT_OF[$t]}" /limited/small.txt 12; fi
+  if [ -n "${OPTIONAL_ON[lua]:-}" ] && [ "$t" = sluice ]; then check_get "$t" "${PORT_OF[$t]}" /lua/small.txt 12; fi
 done
 # A feature the loader accepts but that does not act on requests yet is not measured either.
 has_header() { # PORT PATH REGEX: the response head has a header line matching REGEX
@@ -360,6 +371,13 @@ if [ -n "${OPTIONAL_ON[ratelimit]:-}" ] && [ -n "${PORT_OF[sluice]:-}" ] &&
   meta optional_ratelimit "skipped: sluice accepts the config, but its answers on the limited route carry no RateLimit/RateLimit-Policy header (limiter not applied yet)"
   say "optional section ratelimit: skipped (no RateLimit headers from sluice)"
 fi
+if [ -n "${OPTIONAL_ON[lua]:-}" ] && [ -n "${PORT_OF[sluice]:-}" ] &&
+  ! has_header "${PORT_OF[sluice]}" /lua/small.txt '^x-lua: 1'; then
+  unset 'OPTIONAL_ON[lua]'
+  meta optional_lua "skipped: sluice accepts the config, but the Lua route's answers carry no 'X-Lua: 1' header (filters not applied)"
+  say "optional section lua: skipped (no X-Lua header from sluice)"
+fi
+if [ -n "${OPTIONAL_ON[lua]:-}" ] && [ -z "${PORT_OF[sluice]:-}" ]; then unset 'OPTIONAL_ON[lua]'; fi
 say "backend on :$BACKEND_PORT; proxies: $(for t in $PROXIES; do printf '%s :%s  ' "$t" "${PORT_OF[$t]}"; done)"
 
 # ---------------------------------------------------------------- 6. metadata
@@ -465,6 +483,8 @@ for b in $BODIES; do
 done
 [ -z "${OPTIONAL_ON[cache]:-}" ] || SCENARIOS+=("cache cache-hit-small-c50 small 50 /cached/small.txt cache $PROXIES")
 [ -z "${OPTIONAL_ON[ratelimit]:-}" ] || SCENARIOS+=("ratelimit limited-small-c50 small 50 /limited/small.txt ratelimit $PROXIES")
+# Sluice only: the Lua route against sluice's plain small-c50 run of the same round.
+[ -z "${OPTIONAL_ON[lua]:-}" ] || SCENARIOS+=("lua lua-small-c50 small 50 /lua/small.txt plain sluice")
 
 say "warm-up: 2 s of wrk -c50 through each proxy"
 for t in $PROXIES; do

@@ -338,6 +338,32 @@ def main():
           "accepts `bench/conf/sluice-ratelimit.toml.in` and sends RateLimit headers on that route.")
     w("")
 
+    lua_sc = [s for s, sec in tp.scenarios.items() if sec == "lua"]
+    w("### Lua filter overhead (sluice)")
+    w("")
+    if lua_sc and "small-c50" in tp.scenarios:
+        sc = lua_sc[0]
+        base = "small-c50"
+        w("A route with a trivial Lua filter (`on_request` sets one request header, `on_response` one "
+          "response header) against the plain route, same body and connections, same rounds: the "
+          "difference is the cost of running a filter (LuaJIT interpreter, one coroutine per hook).")
+        w("")
+        w("| proxy | Lua req/s | plain req/s | req/s change | Lua CPU µs/req | plain CPU µs/req | overhead µs/req "
+          "| p99 ms Lua / plain | errors |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for t in tp.targets(sc):
+            lr, pr = tp.get(sc, t, "rps"), tp.get(base, t, "rps")
+            lc, pc = tp.get(sc, t, "cpu"), tp.get(base, t, "cpu")
+            change = f"{(lr / pr - 1) * 100:+.1f}%" if lr and pr else "–"
+            over = f"{lc - pc:+.2f}" if lc is not None and pc is not None else "–"
+            w(f"| {TARGET_LABEL.get(t, t)} | {fmt(lr, ',.0f')} | {fmt(pr, ',.0f')} | {change} | {fmt(lc, '.2f')} | "
+              f"{fmt(pc, '.2f')} | {over} | {fmt(tp.get(sc, t, 'p99'), '.2f')} / {fmt(tp.get(base, t, 'p99'), '.2f')} | "
+              f"{tp.get(sc, t, 'errors')} |")
+    else:
+        w(f"Not measured: {meta.get('optional_lua', 'skipped')}. It runs when `sluice -t` accepts "
+          "`bench/conf/sluice-lua.toml.in` and the Lua route answers with `X-Lua: 1`.")
+    w("")
+
     # ---- targets
     w("## Issue 3 targets, as measured in this run")
     w("")

@@ -117,6 +117,7 @@ std::string config_to_json(const config::config& cfg) {
         if (!r.remove_headers.empty()) o["remove_headers"] = strings(r.remove_headers);
         if (!r.set_response_headers.empty()) o["set_response_headers"] = headers(r.set_response_headers);
         if (!r.remove_response_headers.empty()) o["remove_response_headers"] = strings(r.remove_response_headers);
+        if (r.lua) o["lua"] = r.lua->path;
         routes.push_back(std::move(o));
     }
     root["routes"] = std::move(routes);

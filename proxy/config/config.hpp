@@ -260,6 +260,14 @@ struct cache_settings {
     bool allow_authorization = false;  // cache requests with Authorization (responses must allow it)
 };
 
+// A route's Lua filter (lua/runtime): the file as read when the config was loaded (the loader
+// checks its syntax), so workers compile it from memory. Each worker compiles it once into its
+// own Lua state; the object's identity marks the config generation it belongs to.
+struct lua_script {
+    std::string path;    // as written in the config
+    std::string source;  // the file's contents
+};
+
 struct route {
     std::string name;  // "route[N]" when not given
     route_match match;
@@ -277,6 +285,7 @@ struct route {
     std::size_t upstream_index = 0;  // index into config::upstreams (resolved by the loader)
     std::string rate_limit;              // policy name; empty: not limited
     std::size_t rate_limit_index = 0;    // index into config::rate_limits when rate_limit is set
+    std::shared_ptr<const lua_script> lua;  // on_request / on_response filter; null: none
 };
 
 struct config {

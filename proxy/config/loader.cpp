@@ -5,6 +5,8 @@
 #include "config/loader.hpp"
 #include "upstream/tls_client.hpp"
 
+#include "lua/syntax.hpp"
+
 #include <re2/re2.h>
 #include <toml++/toml.h>
 
@@ -15,6 +17,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <initializer_list>
 #include <limits>
 #include <map>
@@ -28,6 +31,9 @@ namespace sluice::config {
 std::string load_error::to_string() const {
     if (line <= 0) {
         return file + ": " + message;
+    }
+    if (column <= 0) {
+        return file + ":" + std::to_string(line) + ": " + message;  // e.g. a Lua script's error
     }
     return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
 }
@@ -731,6 +737,29 @@ private:
             return std::nullopt;
         }
         return tls;
+    }
+
+    // lua = "conf/lua/x.lua": read now (workers compile from memory) and compiled in a throwaway
+    // state, so a syntax error fails `sluice -t` and a reload as LUA_FILE:LINE: message.
+    std::shared_ptr<const lua_script> lua_file(const toml::node& n, const std::string& ctx) {
+        auto path = read_string(n, ctx, "lua");
+        if (!path) return nullptr;
+        std::ifstream in(*path, std::ios::binary);
+        if (!in) {
+            error(n, at(ctx, "lua") + "cannot read " + quote(*path) + ": " + std::strerror(errno));
+            return nullptr;
+        }
+        std::ostringstream text;
+        text << in.rdbuf();
+        auto script = std::make_shared<lua_script>(lua_script{*path, text.str()});
+        if (auto bad = lua::check_syntax(script->path, script->source)) {
+            const auto pos = n.source().begin;
+            errors_.push_back(load_error{*path, bad->line, 0,
+                                         bad->message + " (lua of " + ctx + ", " + file_ + ":" +
+                                             std::to_string(pos.line) + ":" + std::to_string(pos.column) + ")"});
+            return nullptr;
+        }
+        return script;
     }
 
     // A PEM file named in the config must be readable now, so `sluice -t` catches it.
@@ -1638,8 +1667,8 @@ private:
         check_keys(t,
                    {"name", "match", "upstream", "redirect", "direct_response", "rewrite_prefix", "set_headers",
                     "remove_headers", "set_response_headers", "remove_response_headers", "cache", "websocket",
-                    "rate_limit"},
-                   {"lua"}, ctx, ctx);
+                    "rate_limit", "lua"},
+                   {}, ctx, ctx);
 
         if (const auto* n = t.get("cache")) {
             if (auto on = read_bool(*n, ctx, "cache")) {
@@ -1737,6 +1766,10 @@ private:
         }
         if (const auto* n = t.get("remove_response_headers")) {
             r.remove_response_headers = header_name_list(*n, ctx, "remove_response_headers");
+        }
+
+        if (const auto* n = t.get("lua")) {
+            r.lua = lua_file(*n, ctx);
         }
 
         for (const route& other : cfg_.routes) {

@@ -39,6 +39,7 @@ unsigned status_of(error e) noexcept {
     case error::no_server: return 503;
     case error::circuit_open: return 503;
     case error::upstream_overflow: return 503;
+    case error::lua_error: return 500;
     case error::internal: return 500;
     }
     return 500;
@@ -62,6 +63,7 @@ std::string_view code_of(error e) noexcept {
     case error::no_server: return "no_healthy_upstream";
     case error::circuit_open: return "circuit_open";
     case error::upstream_overflow: return "upstream_overflow";
+    case error::lua_error: return "lua_error";
     case error::internal: return "internal_error";
     }
     return "internal_error";
@@ -85,6 +87,7 @@ origin origin_of(error e) noexcept {
     case error::no_server:
     case error::circuit_open:
     case error::upstream_overflow: return origin::upstream;
+    case error::lua_error:
     case error::internal: return origin::internal;
     }
     return origin::internal;

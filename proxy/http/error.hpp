@@ -25,6 +25,7 @@ enum class error {
     no_server,                 // every server of the upstream is excluded
     circuit_open,              // every server left is behind an open circuit breaker
     upstream_overflow,         // the upstream's max_connections / max_pending cap is reached
+    lua_error,                 // a route's Lua filter failed: runtime error, instruction or memory limit
     internal,
 };
 
@@ -33,7 +34,7 @@ enum class origin { downstream, upstream, internal };
 const std::error_category& category() noexcept;
 inline std::error_code make_error_code(error e) noexcept { return {static_cast<int>(e), category()}; }
 
-unsigned status_of(error e) noexcept;        // 400, 414, 431, 413, 408, 404, 429, 502, 504, 503, 500
+unsigned status_of(error e) noexcept;        // 400, 414, 431, 413, 408, 404, 429, 502, 504, 503, 500 (lua_error: 500)
 std::string_view code_of(error e) noexcept;  // short snake_case token used in JSON bodies and logs
 origin origin_of(error e) noexcept;
 bool retryable(error e) noexcept;            // another server might succeed (nothing was sent upstream)

@@ -20,6 +20,9 @@
 namespace sluice::server {
 class worker;
 }
+namespace sluice::lua {
+class request_call;
+}
 
 namespace sluice::http {
 
@@ -42,6 +45,11 @@ struct exchange {
     bool websocket = false;  // a WebSocket upgrade on a route that allows it
     const config::header_list* extra_response_headers = nullptr;  // e.g. RateLimit, set on the response
     cache_request* cache = nullptr;  // a caching route: Cache-Status, capture, stale-if-error
+    // The upstream to forward to: the route's, or the one its Lua filter chose (set_upstream).
+    std::size_t upstream_index = 0;
+    const std::string* hash_key = nullptr;  // consistent_hash key chosen by the Lua filter
+    const std::string* body = nullptr;      // the whole body, already read for req:body()
+    lua::request_call* lua = nullptr;       // the route's filter: on_response
 
     // Outcome, for the session and the access log.
     std::optional<error> err;       // set when the exchange failed

@@ -8,10 +8,12 @@
 #include "http/cache_glue.hpp"
 #include "http/exchange.hpp"
 #include "http/framing.hpp"
+#include "http/lua_glue.hpp"
 #include "http/tunnel.hpp"
 
 #include "lb/balancer.hpp"
 #include "lb/hash_key.hpp"
+#include "lua/request_call.hpp"
 #include "route/router.hpp"
 #include "route/transform.hpp"
 #include "upstream/outcome.hpp"
@@ -167,7 +169,7 @@ asio::awaitable<void> relay_upgrade(exchange<Stream>& ex, pp_detail::response_pa
 template <class Stream>
 asio::awaitable<void> proxy_pass(exchange<Stream>& ex) {
     using namespace pp_detail;
-    const config::upstream& up = ex.cfg.upstreams[ex.route.upstream_index];
+    const config::upstream& up = ex.cfg.upstreams[ex.upstream_index];
     auto& req = ex.parser.get();
     const bool is_head = req.method() == bhttp::verb::head;
 
@@ -188,7 +190,8 @@ asio::awaitable<void> proxy_pass(exchange<Stream>& ex) {
         ureq.set(bhttp::field::connection, "Upgrade");
     }
     set_request_framing(ureq, ex.parser);
-    const bool has_body = !ex.parser.is_done();
+    // A body already read for the Lua filter goes up from memory; any other streams.
+    const bool has_body = !ex.parser.is_done() || (ex.body && !ex.body->empty());
 
     std::unique_ptr<char[]> buf;
     auto relay_buf = [&] {
@@ -197,7 +200,7 @@ asio::awaitable<void> proxy_pass(exchange<Stream>& ex) {
     };
 
     auto& pool = ex.w.pool();
-    auto& balancer = ex.w.balancer(ex.cfg, ex.route.upstream_index);
+    auto& balancer = ex.w.balancer(ex.cfg, ex.upstream_index);
     auto& views = ex.w.server_views();
     const std::size_t n_servers = up.servers.size();
     // Servers already tried in this exchange (std::vector<bool> cannot be viewed as a span).
@@ -209,7 +212,9 @@ asio::awaitable<void> proxy_pass(exchange<Stream>& ex) {
     const auto* breaker_cfg = up.circuit_breaker ? &*up.circuit_breaker : nullptr;
 
     std::optional<std::uint64_t> hash;
-    if (up.balance == config::balance_kind::consistent_hash) {
+    if (up.balance == config::balance_kind::consistent_hash && ex.hash_key) {
+        if (!ex.hash_key->empty()) hash = lb::hash_key(*ex.hash_key);  // chosen by the Lua filter
+    } else if (up.balance == config::balance_kind::consistent_hash) {
         const std::string_view target = req.target();
         const auto q = target.find('?');
         const std::string_view query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
@@ -393,9 +398,15 @@ asio::awaitable<void> proxy_pass(exchange<Stream>& ex) {
                 }
             }
             body_sent = true;  // from here on the body is consumed: no more retries
-            char* b = relay_buf();
+            char* b = ex.body ? nullptr : relay_buf();
+            bool body_given = false;  // ex.body handed to the serializer (once per attempt)
             for (;;) {
-                if (!ex.parser.is_done()) {
+                if (ex.body && !body_given) {
+                    ureq.body().data = const_cast<char*>(ex.body->data());
+                    ureq.body().size = ex.body->size();
+                    ureq.body().more = false;
+                    body_given = true;
+                } else if (!ex.body && !ex.parser.is_done()) {
                     ex.parser.get().body().data = b;
                     ex.parser.get().body().size = relay_buffer_size;
                     lowest(ex.ds).expires_after(ex.cfg.server.idle_timeout);
@@ -543,6 +554,15 @@ asio::awaitable<void> proxy_pass(exchange<Stream>& ex) {
     if (ex.extra_response_headers)
         for (const auto& [name, value] : *ex.extra_response_headers) dres.set(name, value);
     if (ex.cache) dres.set("Cache-Status", ex.cache->status.to_string());
+    if (ex.lua) {
+        // on_response sees the head as it will go out; a failure answers 500 instead (nothing
+        // was sent downstream yet, and the unread upstream connection is dropped).
+        lua_response<bhttp::fields> access{dres};
+        if (ex.lua->on_response(access) == lua::outcome::failed) {
+            ex.err = error::lua_error;
+            co_return;
+        }
+    }
     dres.version(11);
     if (!no_body) {
         dres.erase(bhttp::field::content_length);

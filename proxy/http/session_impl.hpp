@@ -11,9 +11,11 @@
 #include "http/cache_glue.hpp"
 #include "http/exchange.hpp"
 #include "http/framing.hpp"
+#include "http/lua_glue.hpp"
 #include "http/read_head.hpp"
 #include "limits/headers.hpp"
 #include "limits/limiter.hpp"
+#include "lua/request_call.hpp"
 #include "route/router.hpp"
 #include "route/transform.hpp"
 #include "server/worker.hpp"
@@ -22,11 +24,14 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/rfc7230.hpp>
 #include <boost/beast/http/span_body.hpp>
 #include <boost/beast/http/write.hpp>
+
+#include <spdlog/spdlog.h>
 
 #include <chrono>
 
@@ -137,6 +142,35 @@ bool is_websocket_upgrade(const Request& req) {
     return websocket && upgrade;
 }
 
+// Reads a body of known, small length whole (for a Lua filter's req:body()), answering
+// Expect: 100-continue first. The parser is done afterwards; false when the client failed.
+template <class Stream>
+asio::awaitable<bool> read_small_body(Stream& ds, beast::flat_buffer& dbuf, request_parser& parser,
+                                      const config::config& cfg, std::string& out) {
+    auto& req = parser.get();
+    if (auto it = req.find(bhttp::field::expect); it != req.end() && beast::iequals(it->value(), "100-continue")) {
+        req.erase(bhttp::field::expect);  // answered here: proxy_pass must not answer it again
+        static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
+        lowest(ds).expires_after(cfg.server.idle_timeout);
+        auto [cec, cn] = co_await asio::async_write(ds, asio::buffer(continue_line), token);
+        if (cec) co_return false;
+    }
+    out.resize(static_cast<std::size_t>(parser.content_length().value_or(0)));
+    std::size_t filled = 0;
+    while (!parser.is_done()) {
+        if (filled == out.size()) co_return false;  // more than Content-Length: cannot happen
+        req.body().data = out.data() + filled;
+        req.body().size = out.size() - filled;
+        lowest(ds).expires_after(cfg.server.idle_timeout);
+        auto [ec, n] = co_await bhttp::async_read(ds, dbuf, parser, token);
+        if (ec == bhttp::error::need_buffer) ec = {};
+        filled = out.size() - req.body().size;
+        if (ec) co_return false;
+    }
+    out.resize(filled);
+    co_return true;
+}
+
 // Serves requests on an established (and, for TLS, handshaken) connection until it closes.
 template <class Stream>
 asio::awaitable<void> serve(Stream& ds, server::worker& w, const std::string& client_ip) {
@@ -201,9 +235,10 @@ asio::awaitable<void> serve(Stream& ds, server::worker& w, const std::string& cl
         else
             request_id = route::new_request_id();
 
-        const std::string_view host = req[bhttp::field::host];
-        const std::string_view target = req.target();
-        const std::string_view path = route::target_path(target);
+        // Views into the request; refreshed after a Lua filter, which may edit it.
+        std::string_view host = req[bhttp::field::host];
+        std::string_view target = req.target();
+        std::string_view path = route::target_path(target);
         // While draining, the request in hand is answered with Connection: close.
         bool keep_alive = parser.keep_alive() && !w.draining();
         const bool is_head = req.method() == bhttp::verb::head;
@@ -244,17 +279,64 @@ asio::awaitable<void> serve(Stream& ds, server::worker& w, const std::string& cl
         }
         if (r) rec.route = r->name;
 
+        // ---- Lua filter: on_request (may read a small body, pick the upstream, answer itself) ----
+        std::optional<lua::request_call> lua_call;
+        std::string lua_method, lua_host, lua_path;  // as the client sent them, for the access log
+        std::string lua_body;
+        bool lua_body_read = false;
+        bool lua_responded = false;
+        if (!failure && r->lua) {
+            lua_method = req.method_string();
+            lua_host = host;
+            lua_path = path;
+            rec.method = lua_method;
+            rec.host = lua_host;
+            rec.path = lua_path;
+            lua_call.emplace(w.lua(), r->lua, cfg, *r, client_ip);
+            lua_request access{parser};
+            auto o = lua_call->on_request(access);
+            if (o == lua::outcome::need_body) {
+                lua_body_read = co_await read_small_body(ds, dbuf, parser, cfg, lua_body);
+                if (!lua_body_read) {
+                    failure = error::bad_request;  // the client broke off or lied about the length
+                    keep_alive = false;
+                } else {
+                    o = lua_call->resume_with_body(access, lua_body);
+                }
+            }
+            if (!failure && o == lua::outcome::failed) {
+                failure = error::lua_error;
+                w.metrics().lua_error(r->name);
+                spdlog::error("lua error on route \"{}\" (request {}): {}", r->name, request_id, lua_call->error());
+            }
+            lua_responded = !failure && o == lua::outcome::responded;
+            host = req[bhttp::field::host];
+            target = req.target();
+            path = route::target_path(target);
+            rec.bytes_in = lua_body.size();
+        }
+
         bool close = false;
         if (failure) {
             // Sluice's own errors do not read the request body: the connection closes after them
-            // unless there is no body to skip.
-            keep_alive = keep_alive && parser.is_done() && status_of(*failure) < 500 &&
+            // unless there is no body to skip. A failed Lua filter is the script's fault, not the
+            // connection's.
+            keep_alive = keep_alive && parser.is_done() &&
+                         (status_of(*failure) < 500 || *failure == error::lua_error) &&
                          *failure != error::headers_too_large && *failure != error::bad_request;
             close = !co_await write_local(ds, cfg, error_response(*failure, request_id), request_id, r, keep_alive,
                                           is_head, extra) ||
                     !keep_alive;
             rec.status = status_of(*failure);
             rec.error = code_of(*failure);
+        } else if (lua_responded) {
+            const auto& reply = lua_call->response();
+            keep_alive = keep_alive && parser.is_done();
+            config::header_list headers = extra;
+            headers.insert(headers.end(), reply.headers.begin(), reply.headers.end());
+            const local_response lr{reply.status, reply.body, "text/plain", {}};
+            close = !co_await write_local(ds, cfg, lr, request_id, r, keep_alive, is_head, headers) || !keep_alive;
+            rec.status = lr.status;
         } else if (r->direct_response || r->redirect) {
             rec.route = r->name;
             keep_alive = keep_alive && parser.is_done();
@@ -269,7 +351,9 @@ asio::awaitable<void> serve(Stream& ds, server::worker& w, const std::string& cl
             rec.status = lr.status;
         } else {
             rec.route = r->name;
-            rec.upstream = cfg.upstreams[r->upstream_index].name;
+            const std::size_t upstream_index =
+                lua_call && lua_call->upstream_index() ? *lua_call->upstream_index() : r->upstream_index;
+            rec.upstream = cfg.upstreams[upstream_index].name;
 
             // ---- cache lookup (before any upstream work) ----
             cache_request cr;
@@ -335,6 +419,15 @@ asio::awaitable<void> serve(Stream& ds, server::worker& w, const std::string& cl
             exchange<Stream> ex{ds, dbuf, parser, w, cfg, *r, request_id, client_ip, scheme, keep_alive};
             ex.websocket = r->websocket && is_websocket_upgrade(req);
             ex.extra_response_headers = &extra;
+            ex.upstream_index = upstream_index;
+            if (lua_call) {
+                ex.lua = &*lua_call;
+                if (lua_call->hash_key()) ex.hash_key = &*lua_call->hash_key();
+                if (lua_body_read) {
+                    ex.body = &lua_body;
+                    ex.bytes_in = lua_body.size();
+                }
+            }
             if (r->cache && store && !ex.websocket) {
                 ex.cache = &cr;
                 if (!cr.active && cache::invalidates(req.method_string(), 200))
@@ -343,6 +436,10 @@ asio::awaitable<void> serve(Stream& ds, server::worker& w, const std::string& cl
             cr.request_time = cache_now();
             if (!failure) co_await proxy_pass(ex);
             else ex.err = failure;
+            if (ex.err == error::lua_error) {  // on_response failed
+                w.metrics().lua_error(r->name);
+                spdlog::error("lua error on route \"{}\" (request {}): {}", r->name, request_id, lua_call->error());
+            }
 
             // ---- after the exchange: store what was captured, release coalesced waiters ----
             if (cr.active) {

@@ -92,7 +92,11 @@ registry::registry()
       config_reloads_total(prometheus::BuildCounter()
                                .Name("sluice_config_reloads_total")
                                .Help("Configuration reloads by result (ok, error)")
-                               .Register(*registry_)) {}
+                               .Register(*registry_)),
+      lua_errors_total(prometheus::BuildCounter()
+                           .Name("sluice_lua_errors_total")
+                           .Help("Lua filter calls that failed (runtime error, instruction or memory limit), by route")
+                           .Register(*registry_)) {}
 
 std::string registry::serialize(const config::config* cfg) {
     if (cfg) {

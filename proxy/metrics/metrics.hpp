@@ -54,6 +54,7 @@ public:
     prometheus::Family<prometheus::Counter>& tls_handshake_failures;
     prometheus::Family<prometheus::Gauge>& config_generation;
     prometheus::Family<prometheus::Counter>& config_reloads_total;
+    prometheus::Family<prometheus::Counter>& lua_errors_total;
 };
 
 // Per-worker view: lookups by plain string keys in a map this thread owns.
@@ -74,6 +75,7 @@ public:
     void connection_rejected(std::string_view listener, std::string_view reason) {
         r_.connections_rejected.Add({{"listener", std::string(listener)}, {"reason", std::string(reason)}}).Increment();
     }
+    void lua_error(std::string_view route) { r_.lua_errors_total.Add({{"route", std::string(route)}}).Increment(); }
     void tls_handshake_failed(std::string_view listener) {
         r_.tls_handshake_failures.Add({{"listener", std::string(listener)}}).Increment();
     }

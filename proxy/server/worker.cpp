@@ -2,6 +2,7 @@
 
 #include "http/session.hpp"
 #include "http/tunnel.hpp"
+#include "lua/runtime.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -121,6 +122,7 @@ void worker::schedule_sweep() {
         pool_.sweep();
         metrics_.idle_upstream_connections(pool_.idle_count());
         if (index_ == 0) limiter_.collect();  // the store is shared: one worker sweeps it
+        if (lua_) lua_->collect();            // scripts of generations no request uses any more
         schedule_sweep();
     });
 }
@@ -160,6 +162,14 @@ void worker::stop() { ioc_.stop(); }
 
 void worker::join() {
     if (thread_.joinable()) thread_.join();
+}
+
+lua::runtime& worker::lua() {
+    if (!lua_) {
+        lua_ = std::make_unique<lua::runtime>(index_, lua::limits{},
+                                              [this](std::string_view msg) { spdlog::info("lua [worker {}] {}", index_, msg); });
+    }
+    return *lua_;
 }
 
 lb::balancer& worker::balancer(const config::config& cfg, std::size_t upstream_index) {

@@ -30,6 +30,9 @@ namespace sluice::cache {
 class memory_store;
 class coalescer;
 }  // namespace sluice::cache
+namespace sluice::lua {
+class runtime;
+}
 
 namespace sluice::server {
 
@@ -75,6 +78,8 @@ public:
     cache::memory_store* cache_store() { return cache_store_; }
     cache::coalescer* coalescer() { return coalescer_; }
     lb::balancer& balancer(const config::config& cfg, std::size_t upstream_index);
+    // This worker's Lua state, created on first use (workers without Lua routes have none).
+    lua::runtime& lua();
     std::vector<lb::server_view>& server_views() { return views_; }  // scratch for one pick
     bool draining() const { return draining_; }
     unsigned index() const { return index_; }
@@ -102,6 +107,9 @@ private:
     void schedule_sweep();
 
     unsigned index_;
+    // Declared before the io_context: coroutine frames destroyed with it may still hold a
+    // lua::request_call that refers to the state.
+    std::unique_ptr<lua::runtime> lua_;
     boost::asio::io_context ioc_{1};
     config::cached_snapshot snapshot_;
     const common::access_log& log_;

@@ -767,7 +767,7 @@ upstream = "items"
 rate_limit = "per_client"
 cache = true
 websocket = true
-lua = "conf/lua/x.lua"
+lua = "/nonexistent/x.lua"
 
 [rate_limit.per_client]
 limits = ["10/second"]
@@ -778,7 +778,8 @@ store = "memory"
 [redis]
 servers = ["127.0.0.1:6379"]
 )"));
-    EXPECT_EQ(errors_of(r), "<string>:18:1: route[0]: \"lua\" is not supported yet\n");
+    // Everything above is supported; the Lua file is read at load time.
+    EXPECT_EQ(errors_of(r), "<string>:18:7: route[0]: lua: cannot read \"/nonexistent/x.lua\": No such file or directory\n");
     EXPECT_EQ(error_of(R"(
 [[listener]]
 name = "https"
@@ -797,6 +798,23 @@ servers = ["127.0.0.1:9001"]
               "\"consistent_hash\", \"least_request\", \"random_two\" or \"random\")");
     EXPECT_EQ(error_of(with_listener("[[route]]\ndirect_response = {}\ncache = \"yes\"\n")),
               "<string>:6:9: route[0]: cache: expected true or false, got a string");
+}
+
+TEST(ConfigLoaderLua, ScriptIsReadAndItsSyntaxChecked) {
+    const std::string dir = testing::TempDir();
+    const std::string good = dir + "/sluice-loader-good.lua";
+    const std::string bad = dir + "/sluice-loader-bad.lua";
+    std::ofstream(good) << "function on_request(req) req:set_header('X-A', '1') end\n";
+    std::ofstream(bad) << "function on_request(req)\n  if then\nend\n";
+    const load_result r = load(with_listener("[[route]]\nname = \"l\"\ndirect_response = {}\nlua = \"" + good + "\"\n"));
+    ASSERT_TRUE(r.ok()) << errors_of(r);
+    ASSERT_TRUE(r.cfg->routes[0].lua);
+    EXPECT_EQ(r.cfg->routes[0].lua->path, good);
+    EXPECT_NE(r.cfg->routes[0].lua->source.find("X-A"), std::string::npos);
+    EXPECT_EQ(error_of(with_listener("[[route]]\nname = \"l\"\ndirect_response = {}\nlua = \"" + bad + "\"\n")),
+              bad + ":2: unexpected symbol near 'then' (lua of route[0] \"l\", <string>:7:7)");
+    EXPECT_EQ(error_of(with_listener("[[route]]\ndirect_response = {}\nlua = 1\n")),
+              "<string>:6:7: route[0]: lua: expected a string, got an integer");
 }
 
 TEST(ConfigLoaderErrors, ManyErrorsReportedTogetherInFileOrder) {
