@@ -46,6 +46,7 @@ public:
     prometheus::Family<prometheus::Counter>& bytes_total;
     prometheus::Family<prometheus::Gauge>& upstream_idle_connections;
     prometheus::Family<prometheus::Counter>& cache_requests;
+    prometheus::Family<prometheus::Counter>& cache_store_errors;
     prometheus::Family<prometheus::Counter>& ratelimit_rejected;
     prometheus::Family<prometheus::Counter>& ratelimit_redis_errors;
     prometheus::Family<prometheus::Gauge>& circuit_state;
