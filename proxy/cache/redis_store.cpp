@@ -3,7 +3,9 @@
 #include "cache/key.hpp"
 #include "cache/policy.hpp"
 #include "redis/client.hpp"
+#include "redis/script.hpp"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -15,6 +17,47 @@ namespace {
 
 constexpr char variant_separator = '\x1f';
 constexpr std::string_view scan_count = "1000";
+
+// Stores one entry. KEYS: the entry's key, v:P, i:P, e:P. ARGV: blob, ttl, Vary names ("" none).
+// When the Vary names differ from the stored ones, the variants listed in i:P are dropped first
+// (the resource changed what it varies on). v:P and i:P live as long as their longest variant.
+// The variant keys read from i:P are not in KEYS: fine on a plain server (not Redis Cluster;
+// the ring is ours).
+const redis::script& insert_script() {
+    static const redis::script s(R"lua(
+local ttl = tonumber(ARGV[2])
+local names = ARGV[3]
+local old = redis.call('GET', KEYS[2]) or ''
+if old ~= names then
+  for _, k in ipairs(redis.call('SMEMBERS', KEYS[3])) do redis.call('DEL', k) end
+  redis.call('DEL', KEYS[3])
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ttl)
+if names == '' then
+  redis.call('DEL', KEYS[2])
+else
+  redis.call('DEL', KEYS[4])
+  redis.call('SET', KEYS[2], names, 'KEEPTTL')
+  redis.call('SADD', KEYS[3], KEYS[1])
+  for _, k in ipairs({KEYS[2], KEYS[3]}) do
+    if redis.call('TTL', k) < ttl then redis.call('EXPIRE', k, ttl) end
+  end
+end
+return 1
+)lua");
+    return s;
+}
+
+// Drops every variant of one URL. KEYS: e:P, v:P, i:P. Returns how many entries went.
+const redis::script& erase_script() {
+    static const redis::script s(R"lua(
+local n = redis.call('DEL', KEYS[1])
+for _, k in ipairs(redis.call('SMEMBERS', KEYS[3])) do n = n + redis.call('DEL', k) end
+redis.call('DEL', KEYS[2], KEYS[3])
+return n
+)lua");
+    return s;
+}
 
 std::string join_names(const std::vector<std::string>& names) {
     std::string out;
@@ -57,6 +100,11 @@ std::string redis_store::entry_key(std::string_view primary, std::string_view se
     k.append(key_prefix).append("e:").append(primary);
     if (!secondary.empty()) k.append(1, variant_separator).append(secondary);
     return k;
+}
+
+std::string redis_store::index_key(std::string_view primary) {
+    std::string k(key_prefix);
+    return k.append("i:").append(primary);
 }
 
 std::string redis_store::vary_key(std::string_view primary) {
@@ -116,69 +164,29 @@ asio::awaitable<std::optional<std::string>> redis_store::insert(std::string prim
                                                                 time_point now) {
     const std::string blob = serialize(*e);
     const std::string ttl = std::to_string(store_ttl(*e, now).count());
+    const std::string ekey = entry_key(primary, e->vary.empty() ? std::string_view() : std::string_view(e->secondary));
     const std::string vkey = vary_key(primary);
+    const std::string ikey = index_key(primary);
     const std::string base = entry_key(primary);
-    std::vector<redis::command> batch;
-    std::string ekey, names;
-    if (e->vary.empty()) {
-        batch.push_back({"SET", base, blob, "EX", ttl});
-        batch.push_back({"DEL", vkey});
-    } else {
-        ekey = entry_key(primary, e->secondary);
-        names = join_names(e->vary);
-        batch.push_back({"SET", ekey, blob, "EX", ttl});
-        // v: lives as long as its longest-lived variant: set the names, keep any TTL, then give a
-        // new key this TTL (NX) or extend a shorter one (GT).
-        batch.push_back({"SET", vkey, names, "KEEPTTL"});
-        batch.push_back({"EXPIRE", vkey, ttl, "NX"});
-        batch.push_back({"EXPIRE", vkey, ttl, "GT"});
-        batch.push_back({"DEL", base});
-    }
-    auto replies = co_await client_.pool_for(primary).pipeline(std::move(batch));
-    for (const auto& r : replies)
-        if (!r) co_return r.err().message;
+    const std::string names = join_names(e->vary);
+    std::vector<std::string_view> keys{ekey, vkey, ikey, base};
+    std::vector<std::string_view> args{blob, ttl, names};
+    auto r = co_await client_.pool_for(primary).eval(insert_script(), std::move(keys), std::move(args));
+    if (!r) co_return r.err().message;
     co_return std::nullopt;
 }
 
 asio::awaitable<redis_store::erase_result> redis_store::erase(std::string primary) {
     erase_result out;
-    auto& pool = client_.pool_for(primary);
     const std::string ekey = entry_key(primary);
     const std::string vkey = vary_key(primary);
-    std::vector<redis::command> batch;
-    batch.push_back({"DEL", ekey});
-    batch.push_back({"DEL", vkey});
-    auto replies = co_await pool.pipeline(std::move(batch));
-    if (!replies[0]) {
-        out.error = replies[0].err().message;
-        co_return out;
-    }
-    out.erased += static_cast<std::size_t>(replies[0]->integer);
-    // The variants: SCAN for e:PRIMARY\x1f* on this server.
-    const std::string pattern = glob_escape(ekey + variant_separator) + "*";
-    std::string cursor = "0";
-    do {
-        auto r = co_await pool.execute("SCAN", cursor, "MATCH", pattern, "COUNT", scan_count);
-        if (!r) {
-            out.error = r.err().message;
-            co_return out;
-        }
-        if (!r->is_array() || r->elements.size() != 2 || !r->elements[1].is_array()) {
-            out.error = "unexpected SCAN reply";
-            co_return out;
-        }
-        cursor = r->elements[0].str;
-        redis::command del{"DEL"};
-        for (const auto& k : r->elements[1].elements) del.push_back(k.str);
-        if (del.size() > 1) {
-            auto d = co_await pool.execute(std::move(del));
-            if (!d) {
-                out.error = d.err().message;
-                co_return out;
-            }
-            out.erased += static_cast<std::size_t>(d->integer);
-        }
-    } while (cursor != "0");
+    const std::string ikey = index_key(primary);
+    std::vector<std::string_view> keys{ekey, vkey, ikey};
+    std::vector<std::string_view> none;
+    auto r = co_await client_.pool_for(primary).eval(erase_script(), std::move(keys), std::move(none));
+    if (!r) out.error = r.err().message;
+    else if (!r->is_integer()) out.error = "unexpected reply to the erase script";
+    else out.erased = static_cast<std::size_t>(r->integer);
     co_return out;
 }
 
@@ -202,28 +210,28 @@ asio::awaitable<redis_store::erase_result> redis_store::erase_prefix(std::string
                 co_return out;
             }
             cursor = r->elements[0].str;
-            std::vector<std::string> vkeys;
-            redis::command del{"DEL"};
+            // Each matching URL once per batch, through the erase script (its variants included;
+            // a key already dropped with its URL counts 0 when met again).
+            std::vector<std::string> primaries;
             for (const auto& k : r->elements[1].elements) {
                 if (k.str.size() < all.size()) continue;
                 const std::string_view primary = primary_of(k.str);
                 if (!key_has_prefix(primary, prefix)) continue;
-                del.push_back(k.str);
-                vkeys.push_back(vary_key(primary));
+                if (std::find(primaries.begin(), primaries.end(), primary) == primaries.end())
+                    primaries.emplace_back(primary);
             }
-            if (!vkeys.empty()) {
-                // DEL the entries (counted), then their v: keys (which may be absent).
-                redis::command varies{"DEL"};
-                for (const auto& v : vkeys) varies.push_back(v);
-                std::vector<redis::command> batch;
-                batch.push_back(std::move(del));
-                batch.push_back(std::move(varies));
-                auto d = co_await pool.pipeline(std::move(batch));
-                if (!d[0]) {
-                    out.error = d[0].err().message;
+            for (const auto& primary : primaries) {
+                const std::string ekey = entry_key(primary);
+                const std::string vkey = vary_key(primary);
+                const std::string ikey = index_key(primary);
+                std::vector<std::string_view> keys{ekey, vkey, ikey};
+                std::vector<std::string_view> none;
+                auto d = co_await pool.eval(erase_script(), std::move(keys), std::move(none));
+                if (!d || !d->is_integer()) {
+                    out.error = d ? "unexpected reply to the erase script" : d.err().message;
                     co_return out;
                 }
-                out.erased += static_cast<std::size_t>(d[0]->integer);
+                out.erased += static_cast<std::size_t>(d->integer);
             }
         } while (cursor != "0");
     }

@@ -5,17 +5,19 @@
 // for the primary key, so a lookup is one pipelined round trip (two when the resource varies).
 //
 // Layout ("sluice:cache:" prefix left out):
-//   v:PRIMARY              the Vary names of the stored variants, '\n'-joined; absent: no Vary
 //   e:PRIMARY              the entry of a resource that does not vary
+//   v:PRIMARY              the Vary names of the stored variants, '\n'-joined; absent: no Vary
 //   e:PRIMARY \x1f SECOND  one variant (SECOND = secondary_key of the request that produced it)
-// Every key has a TTL: store_ttl (remaining freshness + stale windows, + revalidation time if
-// the entry has a validator); v: is only ever extended. Storing a non-varying entry drops v:;
-// storing a variant drops e:PRIMARY. Variants left behind when the Vary names change expire.
+//   i:PRIMARY              the set of that URL's variant keys (for purge)
+// Every key has a TTL: store_ttl of its entry (remaining freshness + stale windows + revalidation
+// time if it has a validator); v: and i: live as long as their longest-lived variant. A Lua
+// script stores atomically: a non-varying entry drops v:, a variant drops e:PRIMARY, and Vary
+// names that differ from the stored ones drop the old variants (as the memory store does).
 //
-// Purge: by key, DEL of e:/v: plus SCAN MATCH "e:PRIMARY\x1f*" on the owning server (the
-// variants); by prefix, SCAN MATCH over every server ("e:PREFIX*" when the prefix is a URL, every
-// e: key filtered by key_has_prefix when it is a path, which is O(keys in Redis)). No index to
-// keep consistent; the price is a full SCAN per path-prefix purge, an admin operation.
+// Purge: by key, a script drops e:, every variant listed in i:, v: and i: (O(variants), one
+// round trip; also used for the invalidation by unsafe methods); by prefix, SCAN MATCH over every
+// server ("e:PREFIX*" when the prefix is a URL; every e: key, filtered by key_has_prefix, when it
+// is a path: O(keys in Redis), an admin operation), then the by-key script for each URL found.
 //
 // Errors: every call returns whether Redis answered; the caller turns a failure into a bypass.
 // An entry that does not parse (corrupt, another version) is a miss.
@@ -66,6 +68,7 @@ public:
     // The Redis keys of a primary key (exposed for tests).
     static std::string entry_key(std::string_view primary, std::string_view secondary = {});
     static std::string vary_key(std::string_view primary);
+    static std::string index_key(std::string_view primary);
     // A glob matching `s` literally (SCAN MATCH): * ? [ ] \ escaped.
     static std::string glob_escape(std::string_view s);
 

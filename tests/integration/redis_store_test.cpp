@@ -157,6 +157,35 @@ TEST(RedisStore, VariantsPurgeByKeyAndPrefix) {
     });
 }
 
+TEST(RedisStore, ChangedVaryNamesDropTheOldVariants) {
+    redis_server server;
+    run([&](asio::io_context& ioc) -> asio::awaitable<void> {
+        redis::client client(ioc.get_executor(), {server.address()}, options());
+        EXPECT_TRUE(co_await client.wait_ready(5s));
+        redis_store store(client);
+        const std::string key = "http://example.com/v";
+        const std::vector<std::string> names{"accept-language"};
+        const cache::header_list en{{"Accept-Language", "en"}};
+        auto variant = make("english", names, en);
+        EXPECT_FALSE(failed(co_await store.insert(key, variant, now())));
+        const std::string variant_key = redis_store::entry_key(key, variant->secondary);
+        EXPECT_EQ((co_await client.execute(key, "EXISTS", variant_key))->integer, 1);
+        // The resource stops varying: its variants go, the new entry answers every request.
+        EXPECT_FALSE(failed(co_await store.insert(key, make("plain"), now())));
+        EXPECT_EQ((co_await client.execute(key, "EXISTS", variant_key))->integer, 0);
+        auto got = co_await store.lookup(key, en);
+        EXPECT_TRUE(got.found);
+        if (!got.found) co_return;
+        EXPECT_EQ(got.found->body, "plain");
+        // And varies again: the plain entry goes.
+        EXPECT_FALSE(failed(co_await store.insert(key, make("english", names, en), now())));
+        EXPECT_EQ((co_await client.execute(key, "EXISTS", redis_store::entry_key(key)))->integer, 0);
+        EXPECT_EQ((co_await store.erase(key)).erased, 1u);
+        EXPECT_EQ((co_await client.execute(key, "DBSIZE"))->integer, 0);  // v: and i: went too
+        client.stop();
+    });
+}
+
 TEST(RedisStore, KeysArePlacedByTheRingOverSeveralServers) {
     redis_server a, b;
     run([&](asio::io_context& ioc) -> asio::awaitable<void> {
