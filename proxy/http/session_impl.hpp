@@ -93,8 +93,9 @@ template <class Stream>
 asio::awaitable<bool> write_cached(Stream& ds, const config::config& cfg, const cache::entry& e,
                                    const cache::cache_status& status, std::string_view request_id,
                                    const config::route& route, const config::header_list& extra, bool keep_alive,
-                                   bool head, std::uint64_t& bytes_out) {
-    bhttp::response<bhttp::span_body<const char>> res{static_cast<bhttp::status>(e.status), 11};
+                                   bool head, std::uint64_t& bytes_out, bool not_modified = false) {
+    bhttp::response<bhttp::span_body<const char>> res{
+        static_cast<bhttp::status>(not_modified ? 304u : unsigned(e.status)), 11};
     for (const auto& [name, value] : e.headers) res.insert(name, value);
     res.set(bhttp::field::age, std::to_string(std::max<std::int64_t>(0, cache::current_age(e, cache_now()).count())));
     res.set("Cache-Status", status.to_string());
@@ -102,14 +103,14 @@ asio::awaitable<bool> write_cached(Stream& ds, const config::config& cfg, const 
     for (const auto& name : route.remove_response_headers) res.erase(name);
     for (const auto& [name, value] : route.set_response_headers) res.set(name, value);
     for (const auto& [name, value] : extra) res.set(name, value);
-    res.body() = boost::span<const char>(e.body.data(), e.body.size());
-    res.prepare_payload();
+    if (!not_modified) res.body() = boost::span<const char>(e.body.data(), e.body.size());
+    res.prepare_payload();  // a 304 carries no body and no Content-Length
     res.keep_alive(keep_alive);
     lowest(ds).expires_after(cfg.server.idle_timeout);
     bhttp::serializer<false, bhttp::span_body<const char>> sr{res};
     if (head) sr.split(true);
     auto [ec, n] = head ? co_await bhttp::async_write_header(ds, sr, token) : co_await bhttp::async_write(ds, sr, token);
-    if (!ec && !head) bytes_out += e.body.size();
+    if (!ec && !head && !not_modified) bytes_out += e.body.size();
     co_return !ec;
 }
 
@@ -135,6 +136,42 @@ bool is_websocket_upgrade(const Request& req) {
     for (const auto& t : bhttp::token_list(req[bhttp::field::connection]))
         if (beast::iequals(t, "upgrade")) upgrade = true;
     return websocket && upgrade;
+}
+
+// stale-while-revalidate: after a stale entry was served, fetch it again (conditionally when it
+// has a validator) and store the result, sending nothing downstream. One refresh per key at a
+// time: it leads the key in the coalescer, and a hit that finds the key being fetched skips it.
+// Runs on the session's coroutine after the response was written, so the client is not delayed;
+// only the connection's next request waits for it (bounded by the upstream timeouts).
+template <class Stream>
+asio::awaitable<void> refresh_stale(Stream& ds, beast::flat_buffer& dbuf, request_parser& parser, server::worker& w,
+                                    const config::config& cfg, const config::route& r, std::string_view request_id,
+                                    std::string_view client_ip, std::string_view scheme, const cache_request& hit) {
+    auto* store = w.cache_store();
+    if (!w.coalescer() || !store) co_return;
+    cache_request rr;
+    rr.active = true;
+    rr.settings = hit.settings;
+    rr.policy = hit.policy;
+    rr.policy.max_stale.reset();
+    rr.max_object_bytes = hit.max_object_bytes;
+    rr.primary = hit.primary;
+    rr.stored = hit.stored;
+    rr.status.forward = cache::cache_status::fwd::stale;
+    rr.revalidating = can_revalidate(rr);
+    rr.ticket = w.coalescer()->join(rr.primary, std::chrono::steady_clock::now());
+    if (!rr.ticket.leader()) co_return;  // another request is fetching this key
+    exchange<Stream> ex{ds, dbuf, parser, w, cfg, r, request_id, client_ip, scheme, false};
+    ex.cache = &rr;
+    ex.discard_response = true;
+    rr.request_time = cache_now();
+    co_await proxy_pass(ex);
+    bool stored = false;
+    if (rr.not_modified) {
+        auto refreshed = co_await apply_not_modified(rr, *store, cfg);
+        stored = refreshed && rr.status.stored;
+    }
+    if (rr.ticket && rr.ticket.leader()) rr.ticket.finish(stored);  // store_captured finished it otherwise
 }
 
 // Serves requests on an established (and, for TLS, handshaken) connection until it closes.
@@ -274,10 +311,11 @@ asio::awaitable<void> serve(Stream& ds, server::worker& w, const std::string& cl
             // ---- cache lookup (before any upstream work) ----
             cache_request cr;
             auto* store = w.cache_store();
+            const bool caching = r->cache && store && store->enabled(cfg);
             const auto view_fn = beast_getter(req);
             const auto view = cache::header_view::from(view_fn);
             std::shared_ptr<const cache::entry> hit;
-            if (r->cache && store && !is_websocket_upgrade(req)) {
+            if (caching && !is_websocket_upgrade(req)) {
                 cr.settings = cache::settings_from(cfg.cache);
                 cr.policy = cache::check_request(req.method_string(), view, cr.settings);
                 if (!cr.policy.cacheable) {
@@ -286,63 +324,122 @@ asio::awaitable<void> serve(Stream& ds, server::worker& w, const std::string& cl
                     cr.active = true;
                     cr.max_object_bytes = cfg.cache.max_object_bytes;
                     cr.primary = cache::primary_key(scheme, host, target);
-                    auto lookup = store->lookup(cr.primary, view);
-                    cr.status.forward = lookup.vary_miss ? cache::cache_status::fwd::vary_miss
-                                                         : cache::cache_status::fwd::uri_miss;
-                    if (!lookup.found && !cr.policy.no_cache && !cr.policy.head && w.coalescer()) {
-                        // Concurrent misses for one key: one goes upstream, the others wait for it.
-                        cr.ticket = w.coalescer()->join(cr.primary, std::chrono::steady_clock::now());
-                        if (!cr.ticket.leader()) {
-                            const auto outcome = co_await wait_for_leader(cr.ticket);
-                            if (outcome == cache::coalescer::outcome::stored) {
-                                lookup = store->lookup(cr.primary, view);
-                                cr.status.collapsed = lookup.found != nullptr;
+                    auto lookup = lookup_now(*store, cfg, cr.primary, view);
+                    if (!lookup) lookup = co_await store->lookup(cfg, cr.primary, view);
+                    if (lookup->failed) {
+                        // The store did not answer (Redis down or slow): forward, never an error.
+                        cr.active = false;
+                        cr.status.forward = cache::cache_status::fwd::bypass;
+                        cr.status.detail = "store-unavailable";
+                    } else {
+                        cr.status.forward = lookup->vary_miss ? cache::cache_status::fwd::vary_miss
+                                                              : cache::cache_status::fwd::uri_miss;
+                        if (!lookup->found && !cr.policy.no_cache && !cr.policy.head && w.coalescer()) {
+                            // Concurrent misses for one key: one goes upstream, the others wait for it.
+                            cr.ticket = w.coalescer()->join(cr.primary, std::chrono::steady_clock::now());
+                            if (!cr.ticket.leader()) {
+                                const auto outcome = co_await wait_for_leader(cr.ticket);
+                                if (outcome == cache::coalescer::outcome::stored) {
+                                    lookup = lookup_now(*store, cfg, cr.primary, view);
+                                    if (!lookup) lookup = co_await store->lookup(cfg, cr.primary, view);
+                                    cr.status.collapsed = lookup->found != nullptr;
+                                }
+                                if (outcome != cache::coalescer::outcome::lead) cr.ticket = {};
+                            } else if (!store->memory_for(cfg)) {
+                                // Redis: another leader may have stored and left between our lookup and
+                                // our join (the lookup was not atomic with the join): look again.
+                                auto again = co_await store->lookup(cfg, cr.primary, view);
+                                if (again.found) {
+                                    lookup = std::move(again);
+                                    cr.status.forward = cache::cache_status::fwd::none;
+                                    cr.ticket.finish(true);
+                                    cr.ticket = {};
+                                }
                             }
-                            if (outcome != cache::coalescer::outcome::lead) cr.ticket = {};
                         }
-                    }
-                    if (lookup.found) {
-                        cr.stored = lookup.found;
-                        const auto use = cache::decide(*lookup.found, cr.policy, cache_now());
-                        if (use != cache::use::revalidate) {
-                            hit = lookup.found;
-                            cr.status.hit = true;
-                            cr.status.ttl = cache::remaining_ttl(*hit, cache_now()).count();
-                            if (use == cache::use::stale_while_revalidate) cr.status.detail = "stale-while-revalidate";
-                        } else {
-                            cr.status.forward = cache::cache_status::fwd::stale;
+                        if (lookup->found) {
+                            cr.stored = lookup->found;
+                            const auto use = cache::decide(*lookup->found, cr.policy, cache_now());
+                            if (use != cache::use::revalidate) {
+                                hit = lookup->found;
+                                cr.status.hit = true;
+                                cr.status.ttl = cache::remaining_ttl(*hit, cache_now()).count();
+                                if (use == cache::use::stale_while_revalidate)
+                                    cr.status.detail = "stale-while-revalidate";
+                            } else {
+                                cr.status.forward = cache::cache_status::fwd::stale;
+                                cr.revalidating = can_revalidate(cr);
+                            }
+                        } else if (cr.policy.only_if_cached) {
+                            failure = error::upstream_timeout;  // RFC 9111 5.2.1.7: 504 when nothing is stored
                         }
-                    } else if (cr.policy.only_if_cached) {
-                        failure = error::upstream_timeout;  // RFC 9111 5.2.1.7: 504 when nothing is stored
                     }
                 }
             }
             if (hit) {
                 keep_alive = keep_alive && parser.is_done();
+                // The client's own validators match the entry: 304 without the body.
+                const bool not_mod = hit->status == 200 && cache::not_modified(*hit, view);
                 close = !co_await write_cached(ds, cfg, *hit, cr.status, request_id, *r, extra, keep_alive, is_head,
-                                               rec.bytes_out) ||
+                                               rec.bytes_out, not_mod) ||
                         !keep_alive;
-                rec.status = hit->status;
+                rec.status = not_mod ? 304 : hit->status;
                 rec.cache = cr.status.metric_result();
                 w.metrics().cache_result(rec.cache);
+                rec.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+                w.access_log().write(rec);
+                w.metrics().request_done(rec.route, rec.status, rec.duration_ms / 1000.0, rec.bytes_in, rec.bytes_out);
+                // stale-while-revalidate: the client has its answer; refresh the entry now, once per key.
+                if (cr.status.detail == "stale-while-revalidate" && !is_head && parser.is_done())
+                    co_await refresh_stale(ds, dbuf, parser, w, cfg, *r, request_id, client_ip, scheme, cr);
+                if (close || !keep_alive || w.draining()) break;
+                continue;
+            }
+
+            // The forward; run twice only when a revalidation's 304 names another representation
+            // (then the entry is fetched again in full).
+            std::optional<exchange<Stream>> exo;
+            std::shared_ptr<const cache::entry> refreshed;
+            for (int pass = 0;; ++pass) {
+                exo.emplace(exchange<Stream>{ds, dbuf, parser, w, cfg, *r, request_id, client_ip, scheme, keep_alive});
+                auto& ex = *exo;
+                ex.websocket = r->websocket && is_websocket_upgrade(req);
+                ex.extra_response_headers = &extra;
+                if (caching && !ex.websocket) {
+                    ex.cache = &cr;
+                    if (!cr.active && cache::invalidates(req.method_string(), 200))
+                        cr.invalidate_key = cache::primary_key(scheme, host, target);
+                }
+                cr.request_time = cache_now();
+                if (!failure) co_await proxy_pass(ex);
+                else ex.err = failure;
+                if (!cr.not_modified) break;
+                refreshed = co_await apply_not_modified(cr, *store, cfg);
+                if (refreshed || pass > 0) break;
+                cr.not_modified = cr.revalidating = false;
+                cr.stored = nullptr;
+                cr.status.forward = cache::cache_status::fwd::miss;
+            }
+            auto& ex = *exo;
+
+            if (refreshed) {
+                // Revalidated (304): answer from the refreshed entry, 304 if the client's validators match.
+                const bool not_mod = refreshed->status == 200 && cache::not_modified(*refreshed, view);
+                const bool can_keep = keep_alive && !ex.close_downstream && ex.parser.is_done();
+                close = !co_await write_cached(ds, cfg, *refreshed, cr.status, request_id, *r, extra, can_keep,
+                                               is_head, rec.bytes_out, not_mod) ||
+                        !can_keep;
+                rec.status = not_mod ? 304 : refreshed->status;
+                rec.cache = cr.status.metric_result();
+                w.metrics().cache_result(rec.cache);
+                rec.server = ex.server;
+                rec.attempts = ex.attempts;
                 rec.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
                 w.access_log().write(rec);
                 w.metrics().request_done(rec.route, rec.status, rec.duration_ms / 1000.0, rec.bytes_in, rec.bytes_out);
                 if (close || !keep_alive || w.draining()) break;
                 continue;
             }
-
-            exchange<Stream> ex{ds, dbuf, parser, w, cfg, *r, request_id, client_ip, scheme, keep_alive};
-            ex.websocket = r->websocket && is_websocket_upgrade(req);
-            ex.extra_response_headers = &extra;
-            if (r->cache && store && !ex.websocket) {
-                ex.cache = &cr;
-                if (!cr.active && cache::invalidates(req.method_string(), 200))
-                    cr.invalidate_key = cache::primary_key(scheme, host, target);
-            }
-            cr.request_time = cache_now();
-            if (!failure) co_await proxy_pass(ex);
-            else ex.err = failure;
 
             // ---- after the exchange: store what was captured, release coalesced waiters ----
             if (cr.active) {
@@ -379,10 +476,9 @@ asio::awaitable<void> serve(Stream& ds, server::worker& w, const std::string& cl
                     continue;
                 }
             }
-            if (r->cache && store) {
+            if (caching) {
                 rec.cache = cr.status.metric_result();
                 w.metrics().cache_result(rec.cache);
-
             }
             if (ex.err && !ex.response_started) {
                 const bool can_keep = keep_alive && !ex.close_downstream && ex.parser.is_done();
