@@ -69,7 +69,17 @@ public:
     void connection_opened(std::string_view listener);
     void idle_upstream_connections(std::size_t n);
     prometheus::Gauge& websocket_sessions() { return r_.websocket_sessions_active.Add({}); }
-    void cache_result(std::string_view result) { r_.cache_requests.Add({{"result", std::string(result)}}).Increment(); }
+    // result: "hit", "miss", "stale" or "bypass" (series kept per worker), or any other label.
+    void cache_result(std::string_view result) {
+        static constexpr std::array<std::string_view, 4> known{"hit", "miss", "stale", "bypass"};
+        for (std::size_t i = 0; i < known.size(); ++i) {
+            if (result != known[i]) continue;
+            if (!cache_results_[i]) cache_results_[i] = &r_.cache_requests.Add({{"result", std::string(result)}});
+            cache_results_[i]->Increment();
+            return;
+        }
+        r_.cache_requests.Add({{"result", std::string(result)}}).Increment();
+    }
     void tls_handshake_failed(std::string_view listener) {
         r_.tls_handshake_failures.Add({{"listener", std::string(listener)}}).Increment();
     }
@@ -89,6 +99,7 @@ private:
     prometheus::Counter* bytes_in_ = nullptr;
     prometheus::Counter* bytes_out_ = nullptr;
     prometheus::Gauge* idle_upstream_ = nullptr;
+    std::array<prometheus::Counter*, 4> cache_results_{};
     std::string key_;  // scratch for composite keys
 };
 

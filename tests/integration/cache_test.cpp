@@ -21,7 +21,8 @@ std::string cache_config(const backend& items, const std::string& store_block) {
            "[[listener]]\nname = \"http\"\nlisten = \"LISTEN\"\n\n[cache]\nmax_bytes = \"1MiB\"\n"
            "max_object_bytes = \"64KiB\"\n" +
            store_block + "\n" + upstream_block("items", {{&items, 1}}) +
-           "[[route]]\nname = \"items\"\nupstream = \"items\"\ncache = true\n";
+           "[[route]]\nname = \"items\"\nupstream = \"items\"\ncache = true\n"
+           "set_response_headers = { X-Route = \"items\" }\nremove_response_headers = [\"X-Backend\"]\n";
 }
 
 std::string redis_block(const redis_server& redis) {
@@ -89,9 +90,15 @@ TEST_P(CacheTest, MissThenHitWithAgeAndCacheStatus) {
     auto hit = get(sluice.port, "/items/" + id);
     ASSERT_EQ(hit.status, 200u);
     EXPECT_EQ(hit.body, miss.body);
-    EXPECT_EQ(hit.header("cache-status").rfind("sluice; hit", 0), 0u) << hit.header("cache-status");
+    EXPECT_EQ(hit.header("cache-status").rfind("sluice; hit; ttl=", 0), 0u) << hit.header("cache-status");
     EXPECT_FALSE(hit.header("age").empty());
-    EXPECT_EQ(hit.header("x-backend"), "items-c");  // the stored head
+    EXPECT_EQ(hit.header("etag"), miss.header("etag"));  // the stored head
+    EXPECT_EQ(hit.header("content-length"), std::to_string(hit.body.size()));
+    // The route's response transforms apply to hits as to misses.
+    EXPECT_EQ(miss.header("x-route"), "items");
+    EXPECT_EQ(hit.header("x-route"), "items");
+    EXPECT_EQ(miss.header("x-backend"), "");
+    EXPECT_EQ(hit.header("x-backend"), "");
     EXPECT_NE(hit.header("x-request-id"), miss.header("x-request-id"));
     EXPECT_EQ(backend_requests(), before + 1) << "the hit reached the backend";
     // HEAD is answered from the GET's entry.
