@@ -42,7 +42,7 @@ struct exchange {
     bool websocket = false;  // a WebSocket upgrade on a route that allows it
     const config::header_list* extra_response_headers = nullptr;  // e.g. RateLimit, set on the response
     cache_request* cache = nullptr;  // a caching route: Cache-Status, capture, stale-if-error
-    bool discard_response = false;   // a cache refresh after the client was answered: nothing goes downstream
+    bool discard_response = false;   // a background cache refresh: no request body, nothing goes downstream
 
     // Outcome, for the session and the access log.
     std::optional<error> err;       // set when the exchange failed

@@ -187,7 +187,7 @@ asio::awaitable<void> proxy_pass(exchange<Stream>& ex) {
         ureq.set(bhttp::field::connection, "Upgrade");
     }
     set_request_framing(ureq, ex.parser);
-    const bool has_body = !ex.parser.is_done();
+    const bool has_body = !ex.discard_response && !ex.parser.is_done();  // a refresh sends no body
     if (ex.cache && ex.cache->revalidating && ex.cache->stored) {
         // Revalidation: the stored entry's validators replace the client's (a 304 then refreshes
         // the entry and the session answers the client from it, 304 only if its own matched).

@@ -173,17 +173,40 @@ bool is_websocket_upgrade(const Request& req) {
     return websocket && upgrade;
 }
 
-// stale-while-revalidate: after a stale entry was served, fetch it again (conditionally when it
-// has a validator) and store the result, sending nothing downstream. One refresh per key at a
-// time: it leads the key in the coalescer, and a hit that finds the key being fetched skips it.
-// Runs on the session's coroutine after the response was written, so the client is not delayed;
-// only the connection's next request waits for it (bounded by the upstream timeouts).
-template <class Stream>
-asio::awaitable<void> refresh_stale(Stream& ds, beast::flat_buffer& dbuf, request_parser& parser, server::worker& w,
-                                    const config::config& cfg, const config::route& r, std::string_view request_id,
-                                    std::string_view client_ip, std::string_view scheme, const cache_request& hit) {
+// stale-while-revalidate, in the background: fetches the entry again (conditionally when it has
+// a validator) and stores the result, with nothing to send downstream. Owns everything it uses:
+// the config snapshot, a copy of the request head, and a stream that is never connected (the
+// proxy path touches the downstream stream only to read a request body or write a response,
+// neither of which a refresh does), so the client's connection goes on, or closes, meanwhile.
+// Counted as a session, so a drain waits for it.
+inline asio::awaitable<void> refresh_in_background(server::worker& w, config::snapshot snap,
+                                                   const config::route* route,
+                                                   bhttp::request_header<> head, std::string request_id,
+                                                   std::string client_ip, std::string scheme, cache_request rr) {
     auto* store = w.cache_store();
-    if (!w.coalescer() || !store) co_return;
+    plain_stream unused(w.ioc());
+    beast::flat_buffer dbuf;
+    request_parser parser;
+    static_cast<bhttp::request_header<>&>(parser.get()) = std::move(head);
+    exchange<plain_stream> ex{unused, dbuf, parser, w, *snap, *route, request_id, client_ip, scheme, false};
+    ex.cache = &rr;
+    ex.discard_response = true;
+    rr.request_time = cache_now();
+    co_await proxy_pass(ex);
+    bool stored = false;
+    if (rr.not_modified) {
+        auto refreshed = co_await apply_not_modified(rr, *store, *snap);
+        stored = refreshed && rr.status.stored;
+    }
+    if (rr.ticket && rr.ticket.leader()) rr.ticket.finish(stored);  // store_captured finished it otherwise
+}
+
+// Starts the background refresh of a stale entry just served, unless this URL is being fetched
+// already (one refresh per URL at a time: the refresh leads the URL in the coalescer).
+inline void start_refresh(server::worker& w, const config::snapshot& snap, const config::route& route,
+                          const bhttp::request_header<>& head, std::string_view request_id,
+                          std::string_view client_ip, std::string_view scheme, const cache_request& hit) {
+    if (!w.coalescer() || !w.cache_store()) return;
     cache_request rr;
     rr.active = true;
     rr.settings = hit.settings;
@@ -195,18 +218,12 @@ asio::awaitable<void> refresh_stale(Stream& ds, beast::flat_buffer& dbuf, reques
     rr.status.forward = cache::cache_status::fwd::stale;
     rr.revalidating = can_revalidate(rr);
     rr.ticket = w.coalescer()->join(rr.primary, std::chrono::steady_clock::now());
-    if (!rr.ticket.leader()) co_return;  // another request is fetching this key
-    exchange<Stream> ex{ds, dbuf, parser, w, cfg, r, request_id, client_ip, scheme, false};
-    ex.cache = &rr;
-    ex.discard_response = true;
-    rr.request_time = cache_now();
-    co_await proxy_pass(ex);
-    bool stored = false;
-    if (rr.not_modified) {
-        auto refreshed = co_await apply_not_modified(rr, *store, cfg);
-        stored = refreshed && rr.status.stored;
-    }
-    if (rr.ticket && rr.ticket.leader()) rr.ticket.finish(stored);  // store_captured finished it otherwise
+    if (!rr.ticket.leader()) return;  // another request is fetching this URL
+    w.session_started();
+    asio::co_spawn(w.ioc(),
+                   refresh_in_background(w, snap, &route, head, std::string(request_id), std::string(client_ip),
+                                         std::string(scheme), std::move(rr)),
+                   [&w](std::exception_ptr) { w.session_ended(); });
 }
 
 // Serves requests on an established (and, for TLS, handshaken) connection until it closes.
@@ -426,9 +443,9 @@ asio::awaitable<void> serve(Stream& ds, server::worker& w, const std::string& cl
                 rec.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
                 w.access_log().write(rec);
                 w.metrics().request_done(rec.route, rec.status, rec.duration_ms / 1000.0, rec.bytes_in, rec.bytes_out);
-                // stale-while-revalidate: the client has its answer; refresh the entry now, once per key.
-                if (cr.status.detail == "stale-while-revalidate" && !is_head && parser.is_done())
-                    co_await refresh_stale(ds, dbuf, parser, w, cfg, *r, request_id, client_ip, scheme, cr);
+                // stale-while-revalidate: the client has its answer; refresh the entry in the background.
+                if (cr.status.detail == "stale-while-revalidate" && !is_head)
+                    start_refresh(w, snap, *r, req.base(), request_id, client_ip, scheme, cr);
                 if (close || !keep_alive || w.draining()) break;
                 continue;
             }
