@@ -4,7 +4,8 @@
 //   POST /items              {"name": string, "price": number} -> 201 item, Location: /items/{id}
 //   GET /items/{id}          200 item, Cache-Control: public, max-age=60, ETag (of the item's JSON);
 //                            ?cc=VALUE (percent-encoded) sends that Cache-Control instead, ?vary=NAMES a Vary;
-//                            If-None-Match naming the current ETag (or *) -> 304 without a body
+//                            If-None-Match naming the current ETag (or *) -> 304 without a body;
+//                            X-Items-Status: 5xx answers that status instead (fault injection)
 //   PUT /items/{id}          same body rules -> 200 updated item
 //   DELETE /items/{id}       204
 //   absent id -> 404 {"error":"not found"}; bad body -> 400; other methods -> 405
@@ -245,7 +246,12 @@ asio::awaitable<void> handle(Exchange& ex) {
             if (!id) {
                 res = json_error(404, "not found");
             } else if (get) {
-                if (auto item = g_store.get(*id)) {
+                const auto forced = req.header("X-Items-Status");
+                unsigned forced_status = 0;
+                if (forced) std::from_chars(forced->data(), forced->data() + forced->size(), forced_status);
+                if (forced_status >= 500 && forced_status <= 599) {
+                    res = json_error(forced_status, "failure requested by X-Items-Status");
+                } else if (auto item = g_store.get(*id)) {
                     std::string body = to_json(*item);
                     const std::string etag = etag_of(body);
                     const auto inm = req.header("If-None-Match");

@@ -8,7 +8,14 @@
 
 #include <boost/json.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <future>
+#include <mutex>
 #include <thread>
 
 namespace sluice::test {
@@ -257,6 +264,14 @@ TEST_P(CacheTest, StaleIfErrorServesTheStaleCopyWhileTheBackendIsDown) {
     const std::string path = "/items/" + id + "?cc=public%2C%20max-age%3D0%2C%20stale-if-error%3D300";
     auto miss = get(sluice.port, path);
     ASSERT_TRUE(contains(miss.header("cache-status"), "stored")) << miss.header("cache-status");
+    // The backend answers 500: the stale copy stands in.
+    auto on_500 = get(sluice.port, path, {{"X-Items-Status", "500"}});
+    EXPECT_EQ(on_500.status, 200u);
+    EXPECT_EQ(on_500.body, miss.body);
+    EXPECT_TRUE(contains(on_500.header("cache-status"), "detail=stale-if-error")) << on_500.header("cache-status");
+    // With nothing stored, the 500 is relayed.
+    EXPECT_EQ(get(sluice.port, "/items/" + id + "?nothing-stored", {{"X-Items-Status", "500"}}).status, 500u);
+
     items.proc.reset();  // stopped by its PID: connections to it are refused from now on
     auto stale = get(sluice.port, path);
     EXPECT_EQ(stale.status, 200u);
@@ -289,6 +304,45 @@ TEST_P(CacheTest, VaryKeepsVariantsApart) {
 
 INSTANTIATE_TEST_SUITE_P(Stores, CacheTest, ::testing::Values("memory", "redis"),
                          [](const auto& info) { return info.param; });
+
+// A TCP server on 127.0.0.1 (kernel-chosen port) that accepts connections and never answers:
+// a Redis that hangs. Its sockets are closed when it is destroyed.
+class silent_server {
+public:
+    silent_server() {
+        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof a;
+        if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 64) != 0 ||
+            ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+            throw std::runtime_error("silent_server: cannot listen");
+        port_ = ntohs(a.sin_port);
+        thread_ = std::thread([this] {
+            for (;;) {
+                const int c = ::accept(fd_, nullptr, nullptr);
+                if (c < 0) return;  // shut down
+                std::lock_guard lock(mutex_);
+                clients_.push_back(c);
+            }
+        });
+    }
+    ~silent_server() {
+        ::shutdown(fd_, SHUT_RDWR);  // wakes accept()
+        thread_.join();
+        ::close(fd_);
+        for (int c : clients_) ::close(c);
+    }
+    std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+private:
+    int fd_ = -1;
+    unsigned short port_ = 0;
+    std::thread thread_;
+    std::mutex mutex_;
+    std::vector<int> clients_;
+};
 
 // What only the shared store does: several processes, Redis failures.
 class CacheRedisTest : public ::testing::Test, protected ItemsBackend {
@@ -340,6 +394,25 @@ TEST_F(CacheRedisTest, RedisDownMeansBypassNotErrors) {
     redis_server again(redis_port);
     EXPECT_TRUE(eventually([&] { return contains(get(p.port, "/items/" + id).header("cache-status"), "stored"); }));
     EXPECT_TRUE(eventually([&] { return contains(get(p.port, "/items/" + id).header("cache-status"), "sluice; hit"); }));
+}
+
+TEST_F(CacheRedisTest, ARedisThatDoesNotAnswerTimesOutIntoBypass) {
+    silent_server hung;
+    auto p = start_sluice(cache_config(
+        items, "store = \"redis\"\n[redis]\nservers = [\"" + hung.address() + "\"]\ntimeout = \"100ms\"\n"));
+    const auto admin = admin_port(p);
+    const int before = backend_requests();
+    for (int i = 0; i < 3; ++i) {
+        auto r = get(p.port, "/items/" + id);
+        EXPECT_EQ(r.status, 200u);
+        EXPECT_EQ(r.header("cache-status"), "sluice; fwd=bypass; fwd-status=200; detail=store-unavailable");
+    }
+    EXPECT_EQ(backend_requests(), before + 3);
+    std::string metrics;
+    EXPECT_TRUE(eventually([&] {
+        metrics = get(admin, "/metrics").body;
+        return sample(metrics, R"(sluice_cache_store_errors_total{op="lookup"})") >= 3;
+    })) << metrics;
 }
 
 }  // namespace
