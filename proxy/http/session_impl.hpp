@@ -379,10 +379,12 @@ asio::awaitable<void> serve(Stream& ds, server::worker& w, const std::string& cl
                     auto lookup = lookup_now(*store, cfg, cr.primary, view);
                     if (!lookup) lookup = co_await store->lookup(cfg, cr.primary, view);
                     if (lookup->failed) {
-                        // The store did not answer (Redis down or slow): forward, never an error.
+                        // The store did not answer (Redis down or slow): forward, never an error
+                        // (only-if-cached excepted: nothing can be served from the cache, 504).
                         cr.active = false;
                         cr.status.forward = cache::cache_status::fwd::bypass;
                         cr.status.detail = "store-unavailable";
+                        if (cr.policy.only_if_cached) failure = error::upstream_timeout;
                     } else {
                         cr.status.forward = lookup->vary_miss ? cache::cache_status::fwd::vary_miss
                                                               : cache::cache_status::fwd::uri_miss;

@@ -381,6 +381,9 @@ TEST_F(CacheRedisTest, RedisDownMeansBypassNotErrors) {
         EXPECT_EQ(r.header("cache-status"), "sluice; fwd=bypass; fwd-status=200; detail=store-unavailable");
     }
     EXPECT_EQ(backend_requests(), before + 5);
+    // only-if-cached cannot be served from a store that does not answer: 504, nothing forwarded.
+    EXPECT_EQ(get(p.port, "/items/" + id, {{"Cache-Control", "only-if-cached"}}).status, 504u);
+    EXPECT_EQ(backend_requests(), before + 5);
     std::string metrics;
     EXPECT_TRUE(eventually([&] {
         metrics = get(admin, "/metrics").body;
