@@ -29,6 +29,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include <boost/asio/write.hpp>
+#include <spdlog/spdlog.h>
 
 #include <array>
 #include <chrono>
@@ -186,8 +187,22 @@ inline asio::awaitable<void> refresh_in_background(server::worker& w, config::sn
     auto* store = w.cache_store();
     plain_stream unused(w.ioc());
     beast::flat_buffer dbuf;
+    // The parser reads the request head again, so it is in the state the proxy path expects (head
+    // done, no body).
     request_parser parser;
-    static_cast<bhttp::request_header<>&>(parser.get()) = std::move(head);
+    {
+        std::string bytes;
+        bytes.append(head.method_string()).append(" ").append(head.target()).append(" HTTP/1.1\r\n");
+        for (const auto& f : head) bytes.append(f.name_string()).append(": ").append(f.value()).append("\r\n");
+        bytes.append("\r\n");
+        beast::error_code ec;
+        parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(bytes.size() + 1, UINT32_MAX)));
+        parser.put(asio::buffer(bytes), ec);
+        if (ec || !parser.is_done()) {  // e.g. a GET with a body: not refreshed
+            if (rr.ticket && rr.ticket.leader()) rr.ticket.finish(false);
+            co_return;
+        }
+    }
     exchange<plain_stream> ex{unused, dbuf, parser, w, *snap, *route, request_id, client_ip, scheme, false};
     ex.cache = &rr;
     ex.discard_response = true;
@@ -223,7 +238,16 @@ inline void start_refresh(server::worker& w, const config::snapshot& snap, const
     asio::co_spawn(w.ioc(),
                    refresh_in_background(w, snap, &route, head, std::string(request_id), std::string(client_ip),
                                          std::string(scheme), std::move(rr)),
-                   [&w](std::exception_ptr) { w.session_ended(); });
+                   [&w](std::exception_ptr e) {
+                       w.session_ended();
+                       if (!e) return;
+                       try {
+                           std::rethrow_exception(e);
+                       } catch (const std::exception& ex) {
+                           spdlog::warn("cache: background refresh failed: {}", ex.what());
+                       } catch (...) {
+                       }
+                   });
 }
 
 // Serves requests on an established (and, for TLS, handshaken) connection until it closes.
