@@ -48,6 +48,7 @@ start() {
 # req METHOD URL [curl args...]: prints "STATUS" then the body; headers go to $tmp/h.
 req() {
     local method=$1 url=$2; shift 2
+    : >"$tmp/b"  # curl leaves the file alone when there is no body (304, HEAD)
     curl -sS -X "$method" -D "$tmp/h" -o "$tmp/b" -w '%{http_code}' "$@" "$url" >"$tmp/code" || true
     code=$(cat "$tmp/code")
     body=$(cat "$tmp/b")
@@ -78,6 +79,16 @@ check "POST /items Location" has_header Location /items/1
 req GET "http://$items/items/1"
 check "GET /items/1" test "$code" = 200 -a "$body" = '{"id":1,"name":"widget","price":9.99}'
 check "GET /items/1 Cache-Control" has_header Cache-Control 'public, max-age=60'
+etag=$(tr -d '\r' <"$tmp/h" | sed -n 's/^[Ee][Tt][Aa][Gg]: //p')
+check "GET /items/1 ETag" test -n "$etag"
+req GET "http://$items/items/1" -H "If-None-Match: $etag"
+check "GET /items/1 If-None-Match -> 304, no body" test "$code" = 304 -a -z "$body"
+check "304 keeps ETag" has_header ETag "$etag"
+req GET "http://$items/items/1?cc=max-age%3D0&vary=Accept" -H 'X-Items-Status: 503'
+check "X-Items-Status: 503" test "$code" = 503
+req GET "http://$items/items/1?cc=max-age%3D0&vary=Accept"
+check "?cc= and ?vary=" has_header Cache-Control 'max-age=0'
+check "?vary= sends Vary" has_header Vary Accept
 req PUT "http://$items/items/1" -d '{"name":"gadget","price":12}'
 check "PUT /items/1" test "$code" = 200 -a "$body" = '{"id":1,"name":"gadget","price":12}'
 req POST "http://$items/items" -d '{"name":"second","price":1.5}'

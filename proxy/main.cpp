@@ -3,6 +3,7 @@
 #include "admin/admin_server.hpp"
 #include "cache/coalescer.hpp"
 #include "cache/memory_store.hpp"
+#include "cache/worker_store.hpp"
 #include "common/access_log.hpp"
 #include "config/loader.hpp"
 #include "config/store.hpp"
@@ -140,6 +141,9 @@ int main(int argc, char** argv) {
     // The response cache lives for the process (its size is read at start; a reload keeps it).
     cache::memory_store cache_store(cfg->cache.max_bytes, cfg->cache.max_object_bytes);
     cache::coalescer coalescer(cfg->cache.lock_timeout);
+    // The admin listener's own access to the store (its own Redis client on the main thread).
+    cache::worker_store admin_cache(main_ioc.get_executor(), p.metrics);
+    admin_cache.set_memory(&cache_store);
     // Active health checks run from one thread for the whole process, not once per worker.
     upstream::health_checker health;
     health.update(cfg);
@@ -148,7 +152,7 @@ int main(int argc, char** argv) {
         srv.set_cache(&cache_store, &coalescer);
         for (const auto& b : srv.start(*cfg)) spdlog::info("listener \"{}\" on {}", b.name, b.address);
         if (cfg->admin.listen) {
-            admin = std::make_unique<admin::admin_server>(main_ioc, admin::admin_context{p.store, p.metrics, p.draining, &cache_store});
+            admin = std::make_unique<admin::admin_server>(main_ioc, admin::admin_context{p.store, p.metrics, p.draining, &admin_cache});
             spdlog::info("admin on {}", admin->listen(*cfg->admin.listen));
         }
     } catch (const std::exception& e) {

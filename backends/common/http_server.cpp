@@ -314,6 +314,7 @@ asio::awaitable<error_code> Connection::respond(Response response) {
     res.keep_alive(keep);
     close_ = !keep;
     if (with_body) res.prepare_payload();  // 204 and 304 carry no Content-Length
+    if (response.status == 304) stats_.not_modified.fetch_add(1, std::memory_order_relaxed);
     error_code ec;
     if (request_.is_head()) {
         http::response_serializer<http::string_body> sr{res};
@@ -342,7 +343,8 @@ asio::awaitable<error_code> Connection::respond_builtin() {
         res.body = R"({"status":"ok"})";
     } else {
         res.body = "{\"connections\":" + std::to_string(stats_.connections.load()) +
-                   ",\"requests\":" + std::to_string(stats_.requests.load()) + "}";
+                   ",\"requests\":" + std::to_string(stats_.requests.load()) +
+                   ",\"not_modified\":" + std::to_string(stats_.not_modified.load()) + "}";
     }
     res.headers.push_back({"Cache-Control", "no-store"});
     co_return co_await respond(std::move(res));

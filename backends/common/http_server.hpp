@@ -43,6 +43,7 @@ std::optional<Options> parse_options(int argc, char** argv, std::string_view pro
 struct Stats {
     std::atomic<std::uint64_t> connections{0};  // connections accepted
     std::atomic<std::uint64_t> requests{0};     // request heads parsed
+    std::atomic<std::uint64_t> not_modified{0}; // 304 answers (sent without a body)
 };
 
 struct Header {

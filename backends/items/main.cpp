@@ -2,7 +2,10 @@
 //
 //   GET /items               200 JSON array of items
 //   POST /items              {"name": string, "price": number} -> 201 item, Location: /items/{id}
-//   GET /items/{id}          200 item, Cache-Control: public, max-age=60
+//   GET /items/{id}          200 item, Cache-Control: public, max-age=60, ETag (of the item's JSON);
+//                            ?cc=VALUE (percent-encoded) sends that Cache-Control instead, ?vary=NAMES a Vary;
+//                            If-None-Match naming the current ETag (or *) -> 304 without a body;
+//                            X-Items-Status: 5xx answers that status instead (fault injection)
 //   PUT /items/{id}          same body rules -> 200 updated item
 //   DELETE /items/{id}       204
 //   absent id -> 404 {"error":"not found"}; bad body -> 400; other methods -> 405
@@ -15,6 +18,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <mutex>
 
@@ -155,6 +159,61 @@ asio::awaitable<std::optional<ItemFields>> read_fields(Exchange& ex, Response& r
     co_return fields;
 }
 
+// The ETag of an item's representation: a hash of its JSON, quoted.
+std::string etag_of(const std::string& body) {
+    char buf[32];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, std::hash<std::string>{}(body), 16);
+    std::string tag(1, '"');
+    tag.append(buf, end);
+    tag += '"';
+    return tag;
+}
+
+// If-None-Match (a list of entity tags, weak comparison, or *) names `etag`.
+bool none_match(std::string_view list, std::string_view etag) {
+    auto strip = [](std::string_view t) {
+        while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+        while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+        if (t.starts_with("W/")) t.remove_prefix(2);
+        return t;
+    };
+    while (!list.empty()) {
+        const auto comma = list.find(',');
+        const auto tag = strip(list.substr(0, comma));
+        if (tag == "*" || tag == strip(etag)) return true;
+        if (comma == std::string_view::npos) break;
+        list.remove_prefix(comma + 1);
+    }
+    return false;
+}
+
+// The value of `name` in a query string, %XX decoded; nullopt when absent.
+std::optional<std::string> query_value(std::string_view query, std::string_view name) {
+    while (!query.empty()) {
+        const auto amp = query.find('&');
+        const auto pair = query.substr(0, amp);
+        const auto eq = pair.find('=');
+        if (pair.substr(0, eq) == name) {
+            std::string out;
+            const auto v = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+            for (std::size_t i = 0; i < v.size(); ++i) {
+                unsigned x = 0;
+                if (v[i] == '%' && i + 2 < v.size() &&
+                    std::from_chars(v.data() + i + 1, v.data() + i + 3, x, 16).ptr == v.data() + i + 3) {
+                    out += static_cast<char>(x);
+                    i += 2;
+                } else {
+                    out += v[i];
+                }
+            }
+            return out;
+        }
+        if (amp == std::string_view::npos) break;
+        query.remove_prefix(amp + 1);
+    }
+    return std::nullopt;
+}
+
 std::optional<std::uint64_t> parse_id(std::string_view text) {
     std::uint64_t id = 0;
     if (text.empty()) return std::nullopt;
@@ -187,9 +246,20 @@ asio::awaitable<void> handle(Exchange& ex) {
             if (!id) {
                 res = json_error(404, "not found");
             } else if (get) {
-                if (auto item = g_store.get(*id)) {
-                    res = json_ok(200, to_json(*item));
-                    res.headers.push_back({"Cache-Control", "public, max-age=60"});
+                const auto forced = req.header("X-Items-Status");
+                unsigned forced_status = 0;
+                if (forced) std::from_chars(forced->data(), forced->data() + forced->size(), forced_status);
+                if (forced_status >= 500 && forced_status <= 599) {
+                    res = json_error(forced_status, "failure requested by X-Items-Status");
+                } else if (auto item = g_store.get(*id)) {
+                    std::string body = to_json(*item);
+                    const std::string etag = etag_of(body);
+                    const auto inm = req.header("If-None-Match");
+                    res = inm && none_match(*inm, etag) ? json_ok(304, "") : json_ok(200, std::move(body));
+                    res.headers.push_back(
+                        {"Cache-Control", query_value(req.query, "cc").value_or("public, max-age=60")});
+                    res.headers.push_back({"ETag", etag});
+                    if (auto vary = query_value(req.query, "vary")) res.headers.push_back({"Vary", *vary});
                 } else {
                     res = json_error(404, "not found");
                 }

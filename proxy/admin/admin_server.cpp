@@ -2,7 +2,7 @@
 
 #include "admin/config_json.hpp"
 #include "cache/key.hpp"
-#include "cache/memory_store.hpp"
+#include "cache/worker_store.hpp"
 #include "config/store.hpp"
 #include "metrics/metrics.hpp"
 
@@ -30,7 +30,7 @@ namespace {
 constexpr auto token = asio::as_tuple(asio::use_awaitable);
 
 struct answer {
-    unsigned status;
+    unsigned status = 200;
     std::string body;
     std::string content_type = "application/json";
 };
@@ -82,42 +82,47 @@ answer handle(const admin_context& ctx, const bhttp::request<bhttp::string_body>
         const auto snap = ctx.store.current();
         return {200, config_to_json(*snap)};
     }
-    if (path == "/cache/purge") {
-        if (req.method() != bhttp::verb::post) return json_error(405, "method_not_allowed");
-        if (!ctx.cache) return json_error(404, "cache_not_configured");
-        // ?key=URL (one URL, every variant) or ?prefix=/PATH (every host) or ?prefix=URL.
-        const auto q = target.find('?');
-        const std::string_view query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
-        std::string key, prefix;
-        for (std::size_t start = 0; start <= query.size();) {
-            auto amp = query.find('&', start);
-            if (amp == std::string_view::npos) amp = query.size();
-            const auto pair = query.substr(start, amp - start);
-            const auto eq = pair.find('=');
-            const auto name = pair.substr(0, eq);
-            const std::string value = eq == std::string_view::npos ? std::string() : percent_decode(pair.substr(eq + 1));
-            if (name == "key") key = value;
-            if (name == "prefix") prefix = value;
-            start = amp + 1;
-        }
-        std::size_t purged = 0;
-        if (!key.empty()) {
-            auto k = cache::primary_key_from_url(key);
-            if (!k) return json_error(400, "bad_key_url");
-            purged = ctx.cache->erase(*k);
-        } else if (!prefix.empty()) {
-            if (prefix.front() != '/') {
-                auto k = cache::primary_key_from_url(prefix);
-                if (!k) return json_error(400, "bad_prefix");
-                prefix = *k;
-            }
-            purged = ctx.cache->erase_prefix(prefix);
-        } else {
-            return json_error(400, "key_or_prefix_required");
-        }
-        return {200, "{\"purged\":" + std::to_string(purged) + "}"};
-    }
     return json_error(404, "not_found");
+}
+
+// POST /cache/purge?key=URL (one URL, every variant) or ?prefix=/PATH (every host) or ?prefix=URL,
+// on the store the current config names (memory, or Redis: see cache::redis_store).
+asio::awaitable<answer> purge(const admin_context& ctx, const bhttp::request<bhttp::string_body>& req) {
+    if (req.method() != bhttp::verb::post) co_return json_error(405, "method_not_allowed");
+    const auto snap = ctx.store.current();
+    if (!ctx.cache || !ctx.cache->enabled(*snap)) co_return json_error(404, "cache_not_configured");
+    const std::string_view target = req.target();
+    const auto q = target.find('?');
+    const std::string_view query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
+    std::string key, prefix;
+    for (std::size_t start = 0; start <= query.size();) {
+        auto amp = query.find('&', start);
+        if (amp == std::string_view::npos) amp = query.size();
+        const auto pair = query.substr(start, amp - start);
+        const auto eq = pair.find('=');
+        const auto name = pair.substr(0, eq);
+        const std::string value = eq == std::string_view::npos ? std::string() : percent_decode(pair.substr(eq + 1));
+        if (name == "key") key = value;
+        if (name == "prefix") prefix = value;
+        start = amp + 1;
+    }
+    std::optional<std::size_t> purged;
+    if (!key.empty()) {
+        auto k = cache::primary_key_from_url(key);
+        if (!k) co_return json_error(400, "bad_key_url");
+        purged = co_await ctx.cache->erase(*snap, *k);
+    } else if (!prefix.empty()) {
+        if (prefix.front() != '/') {
+            auto k = cache::primary_key_from_url(prefix);
+            if (!k) co_return json_error(400, "bad_prefix");
+            prefix = *k;
+        }
+        purged = co_await ctx.cache->erase_prefix(*snap, prefix);
+    } else {
+        co_return json_error(400, "key_or_prefix_required");
+    }
+    if (!purged) co_return json_error(503, "cache_store_unavailable");
+    co_return answer{200, "{\"purged\":" + std::to_string(*purged) + "}"};
 }
 
 asio::awaitable<void> session(tcp::socket socket, const admin_context& ctx) {
@@ -142,7 +147,10 @@ asio::awaitable<void> session(tcp::socket socket, const admin_context& ctx) {
             break;
         }
         const auto& req = parser.get();
-        answer a = handle(ctx, req);
+        const std::string_view path = req.target().substr(0, req.target().find('?'));
+        answer a;  // (GCC 12 mishandles co_await inside a conditional expression)
+        if (path == "/cache/purge") a = co_await purge(ctx, req);
+        else a = handle(ctx, req);
         bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(a.status), 11};
         res.set(bhttp::field::content_type, a.content_type);
         res.set(bhttp::field::cache_control, "no-store");

@@ -18,7 +18,7 @@ namespace sluice::metrics {
 class registry;
 }
 namespace sluice::cache {
-class memory_store;
+class worker_store;
 }
 
 namespace sluice::admin {
@@ -27,7 +27,7 @@ struct admin_context {
     const config::store& store;
     metrics::registry& metrics;
     const std::atomic<bool>& draining;
-    cache::memory_store* cache = nullptr;  // POST /cache/purge
+    cache::worker_store* cache = nullptr;  // POST /cache/purge (on the admin thread's executor)
 };
 
 class admin_server {

@@ -1292,9 +1292,8 @@ private:
                 if (*s == "memory") {
                     c.store = cache_store::memory;
                 } else if (*s == "redis") {
-                    // The Redis cache store is not wired into the request path yet: refuse it
-                    // rather than silently caching in memory.
-                    error(*store_node, ctx + ": store \"redis\" is not supported yet (use \"memory\")");
+                    c.store = cache_store::redis;
+                    if (!cfg_.redis) error(*store_node, ctx + ": store \"redis\" requires a [redis] table with its servers");
                 } else {
                     error(*store_node, at(ctx, "store") + "unknown store " + quote(*s) + " (use \"memory\" or \"redis\")");
                 }

@@ -50,6 +50,7 @@ struct exchange {
     const std::string* hash_key = nullptr;  // consistent_hash key chosen by the Lua filter
     const std::string* body = nullptr;      // the whole body, already read for req:body()
     lua::request_call* lua = nullptr;       // the route's filter: on_response
+    bool discard_response = false;   // a background cache refresh: no request body, nothing goes downstream
 
     // Outcome, for the session and the access log.
     std::optional<error> err;       // set when the exchange failed

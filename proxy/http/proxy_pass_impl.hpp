@@ -190,8 +190,16 @@ asio::awaitable<void> proxy_pass(exchange<Stream>& ex) {
         ureq.set(bhttp::field::connection, "Upgrade");
     }
     set_request_framing(ureq, ex.parser);
-    // A body already read for the Lua filter goes up from memory; any other streams.
-    const bool has_body = !ex.parser.is_done() || (ex.body && !ex.body->empty());
+    // A body already read for the Lua filter goes up from memory; any other streams. A background
+    // cache refresh sends no body.
+    const bool has_body = !ex.discard_response && (!ex.parser.is_done() || (ex.body && !ex.body->empty()));
+    if (ex.cache && ex.cache->revalidating && ex.cache->stored) {
+        // Revalidation: the stored entry's validators replace the client's (a 304 then refreshes
+        // the entry and the session answers the client from it, 304 only if its own matched).
+        ureq.erase(bhttp::field::if_none_match);
+        ureq.erase(bhttp::field::if_modified_since);
+        for (const auto& [name, value] : cache::conditional_headers(*ex.cache->stored)) ureq.set(name, value);
+    }
 
     std::unique_ptr<char[]> buf;
     auto relay_buf = [&] {
@@ -514,7 +522,16 @@ asio::awaitable<void> proxy_pass(exchange<Stream>& ex) {
         // RFC 9111 4.4: an unsafe method the upstream accepted invalidates what was stored for the
         // URI; done before the answer is relayed, so the client's next request cannot see it.
         if (!cr.invalidate_key.empty() && cache::invalidates(req.method_string(), code))
-            if (auto* store = ex.w.cache_store()) store->erase(cr.invalidate_key);
+            if (auto* store = ex.w.cache_store()) co_await store->erase(ex.cfg, cr.invalidate_key);
+        if (cr.active && cr.revalidating && code == 304) {
+            // The stored entry is still current: hand the 304 to the session (never relayed as is).
+            cr.not_modified = true;
+            cr.response_time = cache_now();
+            cr.response_headers = to_header_list(rp->get());
+            if (rp->is_done() && rp->keep_alive() && conn->buffer.size() == 0 && up.keepalive > 0)
+                pool.put(key, std::move(conn), up.keepalive, up.timeouts.idle);
+            co_return;
+        }
         if (cr.active && cr.stored && cache::is_error_status(code) && cache::usable_on_error(*cr.stored, cache_now())) {
             cr.serve_stale = true;  // the session answers from the stored entry (stale-if-error)
             co_return;              // this response is not read: the connection is dropped
@@ -622,7 +639,11 @@ asio::awaitable<void> proxy_pass(exchange<Stream>& ex) {
             dres.body().more = false;
         }
         if (ex.cache && ex.cache->capture && rp->is_done())
-            if (auto* store = ex.w.cache_store()) store_captured(*ex.cache, *store, req);
+            if (auto* store = ex.w.cache_store()) co_await store_captured(*ex.cache, *store, ex.cfg, req);
+        if (ex.discard_response) {  // a background refresh: read (and store) the body, send nothing
+            if (rp->is_done()) break;
+            continue;
+        }
         lowest(ex.ds).expires_after(ex.cfg.server.idle_timeout);
         ex.response_started = true;
         auto [wec, wn] = co_await bhttp::async_write(ex.ds, dsr, token);

@@ -31,8 +31,10 @@
 #include <boost/beast/http/span_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <chrono>
 
 namespace sluice::http {
@@ -93,28 +95,61 @@ asio::awaitable<bool> write_local(Stream& ds, const config::config& cfg, const l
 }
 
 // Writes a response from the cache: the stored head with Age, Cache-Status and this request's
-// id; the body straight from the shared entry (no copy).
+// id, then the body straight from the shared entry (no copy). The head is formatted here and
+// written with the body in one gather write: Beast's serializer cost more than everything else
+// on a hit. Same header rules as write_local: the route's removals, then its sets, then `extra`
+// (a name set later replaces earlier ones); the upstream's own Cache-Status and X-Request-Id
+// are replaced. 304 (`not_modified`): the head only, without Content-Length.
 template <class Stream>
 asio::awaitable<bool> write_cached(Stream& ds, const config::config& cfg, const cache::entry& e,
                                    const cache::cache_status& status, std::string_view request_id,
                                    const config::route& route, const config::header_list& extra, bool keep_alive,
-                                   bool head, std::uint64_t& bytes_out) {
-    bhttp::response<bhttp::span_body<const char>> res{static_cast<bhttp::status>(e.status), 11};
-    for (const auto& [name, value] : e.headers) res.insert(name, value);
-    res.set(bhttp::field::age, std::to_string(std::max<std::int64_t>(0, cache::current_age(e, cache_now()).count())));
-    res.set("Cache-Status", status.to_string());
-    res.set("X-Request-Id", request_id);
-    for (const auto& name : route.remove_response_headers) res.erase(name);
-    for (const auto& [name, value] : route.set_response_headers) res.set(name, value);
-    for (const auto& [name, value] : extra) res.set(name, value);
-    res.body() = boost::span<const char>(e.body.data(), e.body.size());
-    res.prepare_payload();
-    res.keep_alive(keep_alive);
+                                   bool head, std::uint64_t& bytes_out, bool not_modified = false) {
+    const unsigned code = not_modified ? 304u : unsigned(e.status);
+    const bool has_length = code != 304 && code != 204 && code >= 200;
+    auto named = [](const auto& list, std::string_view name) {
+        for (const auto& [n, v] : list)
+            if (beast::iequals(n, name)) return true;
+        return false;
+    };
+    auto removed = [&](std::string_view name) {
+        for (const auto& n : route.remove_response_headers)
+            if (beast::iequals(n, name)) return true;
+        return false;
+    };
+    auto replaced = [&](std::string_view name) {
+        return removed(name) || named(route.set_response_headers, name) || named(extra, name);
+    };
+    std::string out;
+    out.reserve(512);
+    auto add = [&out](std::string_view name, std::string_view value) {
+        out.append(name).append(": ").append(value).append("\r\n");
+    };
+    out.append("HTTP/1.1 ").append(std::to_string(code)).append(" ");
+    out.append(std::string_view(bhttp::obsolete_reason(static_cast<bhttp::status>(code)))).append("\r\n");
+    for (const auto& [name, value] : e.headers) {
+        if (beast::iequals(name, "Age") || beast::iequals(name, "Cache-Status") || beast::iequals(name, "X-Request-Id") ||
+            beast::iequals(name, "Content-Length") || beast::iequals(name, "Connection") ||
+            beast::iequals(name, "Transfer-Encoding") || replaced(name))
+            continue;
+        add(name, value);
+    }
+    const std::string age = std::to_string(std::max<std::int64_t>(0, cache::current_age(e, cache_now()).count()));
+    if (!replaced("Age")) add("Age", age);
+    if (!replaced("Cache-Status")) add("Cache-Status", status.to_string());
+    if (!replaced("X-Request-Id")) add("X-Request-Id", request_id);
+    for (const auto& [name, value] : route.set_response_headers)
+        if (!named(extra, name)) add(name, value);
+    for (const auto& [name, value] : extra) add(name, value);
+    if (has_length) add("Content-Length", std::to_string(e.body.size()));
+    if (!keep_alive) add("Connection", "close");
+    out.append("\r\n");
+
     lowest(ds).expires_after(cfg.server.idle_timeout);
-    bhttp::serializer<false, bhttp::span_body<const char>> sr{res};
-    if (head) sr.split(true);
-    auto [ec, n] = head ? co_await bhttp::async_write_header(ds, sr, token) : co_await bhttp::async_write(ds, sr, token);
-    if (!ec && !head) bytes_out += e.body.size();
+    const bool with_body = has_length && !head && !e.body.empty();
+    std::array<asio::const_buffer, 2> buffers{asio::buffer(out), asio::buffer(e.body.data(), with_body ? e.body.size() : 0)};
+    auto [ec, n] = co_await asio::async_write(ds, buffers, token);
+    if (!ec && with_body) bytes_out += e.body.size();
     co_return !ec;
 }
 
@@ -169,6 +204,84 @@ asio::awaitable<bool> read_small_body(Stream& ds, beast::flat_buffer& dbuf, requ
     }
     out.resize(filled);
     co_return true;
+}
+
+// stale-while-revalidate, in the background: fetches the entry again (conditionally when it has
+// a validator) and stores the result, with nothing to send downstream. Owns everything it uses:
+// the config snapshot, a copy of the request head, and a stream that is never connected (the
+// proxy path touches the downstream stream only to read a request body or write a response,
+// neither of which a refresh does), so the client's connection goes on, or closes, meanwhile.
+// Counted as a session, so a drain waits for it.
+inline asio::awaitable<void> refresh_in_background(server::worker& w, config::snapshot snap,
+                                                   const config::route* route,
+                                                   bhttp::request_header<> head, std::string request_id,
+                                                   std::string client_ip, std::string scheme, cache_request rr) {
+    auto* store = w.cache_store();
+    plain_stream unused(w.ioc());
+    beast::flat_buffer dbuf;
+    // The parser reads the request head again, so it is in the state the proxy path expects (head
+    // done, no body).
+    request_parser parser;
+    {
+        std::string bytes;
+        bytes.append(head.method_string()).append(" ").append(head.target()).append(" HTTP/1.1\r\n");
+        for (const auto& f : head) bytes.append(f.name_string()).append(": ").append(f.value()).append("\r\n");
+        bytes.append("\r\n");
+        beast::error_code ec;
+        parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(bytes.size() + 1, UINT32_MAX)));
+        parser.put(asio::buffer(bytes), ec);
+        if (ec || !parser.is_done()) {  // e.g. a GET with a body: not refreshed
+            if (rr.ticket && rr.ticket.leader()) rr.ticket.finish(false);
+            co_return;
+        }
+    }
+    exchange<plain_stream> ex{unused, dbuf, parser, w, *snap, *route, request_id, client_ip, scheme, false};
+    // The route's own upstream: a Lua filter's set_upstream/set_hash_key is not replayed here.
+    ex.upstream_index = route->upstream_index;
+    ex.cache = &rr;
+    ex.discard_response = true;
+    rr.request_time = cache_now();
+    co_await proxy_pass(ex);
+    bool stored = false;
+    if (rr.not_modified) {
+        auto refreshed = co_await apply_not_modified(rr, *store, *snap);
+        stored = refreshed && rr.status.stored;
+    }
+    if (rr.ticket && rr.ticket.leader()) rr.ticket.finish(stored);  // store_captured finished it otherwise
+}
+
+// Starts the background refresh of a stale entry just served, unless this URL is being fetched
+// already (one refresh per URL at a time: the refresh leads the URL in the coalescer).
+inline void start_refresh(server::worker& w, const config::snapshot& snap, const config::route& route,
+                          const bhttp::request_header<>& head, std::string_view request_id,
+                          std::string_view client_ip, std::string_view scheme, const cache_request& hit) {
+    if (!w.coalescer() || !w.cache_store()) return;
+    cache_request rr;
+    rr.active = true;
+    rr.settings = hit.settings;
+    rr.policy = hit.policy;
+    rr.policy.max_stale.reset();
+    rr.max_object_bytes = hit.max_object_bytes;
+    rr.primary = hit.primary;
+    rr.stored = hit.stored;
+    rr.status.forward = cache::cache_status::fwd::stale;
+    rr.revalidating = can_revalidate(rr);
+    rr.ticket = w.coalescer()->join(rr.primary, std::chrono::steady_clock::now());
+    if (!rr.ticket.leader()) return;  // another request is fetching this URL
+    w.session_started();
+    asio::co_spawn(w.ioc(),
+                   refresh_in_background(w, snap, &route, head, std::string(request_id), std::string(client_ip),
+                                         std::string(scheme), std::move(rr)),
+                   [&w](std::exception_ptr e) {
+                       w.session_ended();
+                       if (!e) return;
+                       try {
+                           std::rethrow_exception(e);
+                       } catch (const std::exception& ex) {
+                           spdlog::warn("cache: background refresh failed: {}", ex.what());
+                       } catch (...) {
+                       }
+                   });
 }
 
 // Serves requests on an established (and, for TLS, handshaken) connection until it closes.
@@ -358,10 +471,11 @@ asio::awaitable<void> serve(Stream& ds, server::worker& w, const std::string& cl
             // ---- cache lookup (before any upstream work) ----
             cache_request cr;
             auto* store = w.cache_store();
+            const bool caching = r->cache && store && store->enabled(cfg);
             const auto view_fn = beast_getter(req);
             const auto view = cache::header_view::from(view_fn);
             std::shared_ptr<const cache::entry> hit;
-            if (r->cache && store && !is_websocket_upgrade(req)) {
+            if (caching && !is_websocket_upgrade(req)) {
                 cr.settings = cache::settings_from(cfg.cache);
                 cr.policy = cache::check_request(req.method_string(), view, cr.settings);
                 if (!cr.policy.cacheable) {
@@ -370,75 +484,138 @@ asio::awaitable<void> serve(Stream& ds, server::worker& w, const std::string& cl
                     cr.active = true;
                     cr.max_object_bytes = cfg.cache.max_object_bytes;
                     cr.primary = cache::primary_key(scheme, host, target);
-                    auto lookup = store->lookup(cr.primary, view);
-                    cr.status.forward = lookup.vary_miss ? cache::cache_status::fwd::vary_miss
-                                                         : cache::cache_status::fwd::uri_miss;
-                    if (!lookup.found && !cr.policy.no_cache && !cr.policy.head && w.coalescer()) {
-                        // Concurrent misses for one key: one goes upstream, the others wait for it.
-                        cr.ticket = w.coalescer()->join(cr.primary, std::chrono::steady_clock::now());
-                        if (!cr.ticket.leader()) {
-                            const auto outcome = co_await wait_for_leader(cr.ticket);
-                            if (outcome == cache::coalescer::outcome::stored) {
-                                lookup = store->lookup(cr.primary, view);
-                                cr.status.collapsed = lookup.found != nullptr;
+                    auto lookup = lookup_now(*store, cfg, cr.primary, view);
+                    if (!lookup) lookup = co_await store->lookup(cfg, cr.primary, view);
+                    if (lookup->failed) {
+                        // The store did not answer (Redis down or slow): forward, never an error
+                        // (only-if-cached excepted: nothing can be served from the cache, 504).
+                        cr.active = false;
+                        cr.status.forward = cache::cache_status::fwd::bypass;
+                        cr.status.detail = "store-unavailable";
+                        if (cr.policy.only_if_cached) failure = error::upstream_timeout;
+                    } else {
+                        cr.status.forward = lookup->vary_miss ? cache::cache_status::fwd::vary_miss
+                                                              : cache::cache_status::fwd::uri_miss;
+                        if (!lookup->found && !cr.policy.no_cache && !cr.policy.head && w.coalescer()) {
+                            // Concurrent misses for one key: one goes upstream, the others wait for it.
+                            cr.ticket = w.coalescer()->join(cr.primary, std::chrono::steady_clock::now());
+                            if (!cr.ticket.leader()) {
+                                const auto outcome = co_await wait_for_leader(cr.ticket);
+                                if (outcome == cache::coalescer::outcome::stored) {
+                                    lookup = lookup_now(*store, cfg, cr.primary, view);
+                                    if (!lookup) lookup = co_await store->lookup(cfg, cr.primary, view);
+                                    cr.status.collapsed = lookup->found != nullptr;
+                                }
+                                if (outcome != cache::coalescer::outcome::lead) cr.ticket = {};
+                            } else if (!store->memory_for(cfg)) {
+                                // Redis: another leader may have stored and left between our lookup and
+                                // our join (the lookup was not atomic with the join): look again.
+                                auto again = co_await store->lookup(cfg, cr.primary, view);
+                                if (again.found) {
+                                    lookup = std::move(again);
+                                    cr.status.forward = cache::cache_status::fwd::none;
+                                    cr.ticket.finish(true);
+                                    cr.ticket = {};
+                                }
                             }
-                            if (outcome != cache::coalescer::outcome::lead) cr.ticket = {};
                         }
-                    }
-                    if (lookup.found) {
-                        cr.stored = lookup.found;
-                        const auto use = cache::decide(*lookup.found, cr.policy, cache_now());
-                        if (use != cache::use::revalidate) {
-                            hit = lookup.found;
-                            cr.status.hit = true;
-                            cr.status.ttl = cache::remaining_ttl(*hit, cache_now()).count();
-                            if (use == cache::use::stale_while_revalidate) cr.status.detail = "stale-while-revalidate";
-                        } else {
-                            cr.status.forward = cache::cache_status::fwd::stale;
+                        if (lookup->found) {
+                            cr.stored = lookup->found;
+                            const auto use = cache::decide(*lookup->found, cr.policy, cache_now());
+                            if (use != cache::use::revalidate) {
+                                hit = lookup->found;
+                                // A collapsed waiter keeps its fwd (it waited for a fetch): "fwd=uri-miss; collapsed".
+                                cr.status.hit = !cr.status.collapsed;
+                                if (cr.status.hit) cr.status.forward = cache::cache_status::fwd::none;
+                                cr.status.ttl = cache::remaining_ttl(*hit, cache_now()).count();
+                                if (use == cache::use::stale_while_revalidate)
+                                    cr.status.detail = "stale-while-revalidate";
+                            } else {
+                                cr.status.forward = cache::cache_status::fwd::stale;
+                                cr.revalidating = can_revalidate(cr);
+                            }
+                        } else if (cr.policy.only_if_cached) {
+                            failure = error::upstream_timeout;  // RFC 9111 5.2.1.7: 504 when nothing is stored
                         }
-                    } else if (cr.policy.only_if_cached) {
-                        failure = error::upstream_timeout;  // RFC 9111 5.2.1.7: 504 when nothing is stored
                     }
                 }
             }
             if (hit) {
                 keep_alive = keep_alive && parser.is_done();
+                // The client's own validators match the entry: 304 without the body.
+                const bool not_mod = hit->status == 200 && cache::not_modified(*hit, view);
                 close = !co_await write_cached(ds, cfg, *hit, cr.status, request_id, *r, extra, keep_alive, is_head,
-                                               rec.bytes_out) ||
+                                               rec.bytes_out, not_mod) ||
                         !keep_alive;
-                rec.status = hit->status;
+                rec.status = not_mod ? 304 : hit->status;
                 rec.cache = cr.status.metric_result();
                 w.metrics().cache_result(rec.cache);
                 rec.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
                 w.access_log().write(rec);
                 w.metrics().request_done(rec.route, rec.status, rec.duration_ms / 1000.0, rec.bytes_in, rec.bytes_out);
+                // stale-while-revalidate: the client has its answer; refresh the entry in the background.
+                if (cr.status.detail == "stale-while-revalidate" && !is_head)
+                    start_refresh(w, snap, *r, req.base(), request_id, client_ip, scheme, cr);
                 if (close || !keep_alive || w.draining()) break;
                 continue;
             }
 
-            exchange<Stream> ex{ds, dbuf, parser, w, cfg, *r, request_id, client_ip, scheme, keep_alive};
-            ex.websocket = r->websocket && is_websocket_upgrade(req);
-            ex.extra_response_headers = &extra;
-            ex.upstream_index = upstream_index;
-            if (lua_call) {
-                ex.lua = &*lua_call;
-                if (lua_call->hash_key()) ex.hash_key = &*lua_call->hash_key();
-                if (lua_body_read) {
-                    ex.body = &lua_body;
-                    ex.bytes_in = lua_body.size();
+            // The forward; run twice only when a revalidation's 304 names another representation
+            // (then the entry is fetched again in full).
+            std::optional<exchange<Stream>> exo;
+            std::shared_ptr<const cache::entry> refreshed;
+            for (int pass = 0;; ++pass) {
+                exo.emplace(exchange<Stream>{ds, dbuf, parser, w, cfg, *r, request_id, client_ip, scheme, keep_alive});
+                auto& ex = *exo;
+                ex.websocket = r->websocket && is_websocket_upgrade(req);
+                ex.extra_response_headers = &extra;
+                ex.upstream_index = upstream_index;
+                if (lua_call) {
+                    ex.lua = &*lua_call;
+                    if (lua_call->hash_key()) ex.hash_key = &*lua_call->hash_key();
+                    if (lua_body_read) {
+                        ex.body = &lua_body;
+                        ex.bytes_in = lua_body.size();
+                    }
                 }
+                if (caching && !ex.websocket) {
+                    ex.cache = &cr;
+                    if (!cr.active && cache::invalidates(req.method_string(), 200))
+                        cr.invalidate_key = cache::primary_key(scheme, host, target);
+                }
+                cr.request_time = cache_now();
+                if (!failure) co_await proxy_pass(ex);
+                else ex.err = failure;
+                if (!cr.not_modified) break;
+                refreshed = co_await apply_not_modified(cr, *store, cfg);
+                if (refreshed || pass > 0) break;
+                cr.not_modified = cr.revalidating = false;
+                cr.stored = nullptr;
+                cr.status.forward = cache::cache_status::fwd::miss;
             }
-            if (r->cache && store && !ex.websocket) {
-                ex.cache = &cr;
-                if (!cr.active && cache::invalidates(req.method_string(), 200))
-                    cr.invalidate_key = cache::primary_key(scheme, host, target);
-            }
-            cr.request_time = cache_now();
-            if (!failure) co_await proxy_pass(ex);
-            else ex.err = failure;
+            auto& ex = *exo;
             if (ex.err == error::lua_error) {  // on_response failed
                 w.metrics().lua_error(r->name);
                 spdlog::error("lua error on route \"{}\" (request {}): {}", r->name, request_id, lua_call->error());
+            }
+
+            if (refreshed) {
+                // Revalidated (304): answer from the refreshed entry, 304 if the client's validators match.
+                const bool not_mod = refreshed->status == 200 && cache::not_modified(*refreshed, view);
+                const bool can_keep = keep_alive && !ex.close_downstream && ex.parser.is_done();
+                close = !co_await write_cached(ds, cfg, *refreshed, cr.status, request_id, *r, extra, can_keep,
+                                               is_head, rec.bytes_out, not_mod) ||
+                        !can_keep;
+                rec.status = not_mod ? 304 : refreshed->status;
+                rec.cache = cr.status.metric_result();
+                w.metrics().cache_result(rec.cache);
+                rec.server = ex.server;
+                rec.attempts = ex.attempts;
+                rec.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+                w.access_log().write(rec);
+                w.metrics().request_done(rec.route, rec.status, rec.duration_ms / 1000.0, rec.bytes_in, rec.bytes_out);
+                if (close || !keep_alive || w.draining()) break;
+                continue;
             }
 
             // ---- after the exchange: store what was captured, release coalesced waiters ----
@@ -476,10 +653,9 @@ asio::awaitable<void> serve(Stream& ds, server::worker& w, const std::string& cl
                     continue;
                 }
             }
-            if (r->cache && store) {
+            if (caching) {
                 rec.cache = cr.status.metric_result();
                 w.metrics().cache_result(rec.cache);
-
             }
             if (ex.err && !ex.response_started) {
                 const bool can_keep = keep_alive && !ex.close_downstream && ex.parser.is_done();

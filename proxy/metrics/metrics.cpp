@@ -65,6 +65,11 @@ registry::registry()
                          .Name("sluice_cache_requests_total")
                          .Help("Requests on caching routes by result (hit, miss, stale, bypass)")
                          .Register(*registry_)),
+      cache_store_errors(prometheus::BuildCounter()
+                             .Name("sluice_cache_store_errors_total")
+                             .Help("Cache store operations Redis could not answer (op: lookup, store, purge); "
+                                   "a failed lookup is served as a bypass")
+                             .Register(*registry_)),
       ratelimit_rejected(prometheus::BuildCounter()
                              .Name("sluice_ratelimit_rejected_total")
                              .Help("Requests rejected with 429, by policy and limit")

@@ -47,6 +47,7 @@ public:
     prometheus::Family<prometheus::Counter>& bytes_total;
     prometheus::Family<prometheus::Gauge>& upstream_idle_connections;
     prometheus::Family<prometheus::Counter>& cache_requests;
+    prometheus::Family<prometheus::Counter>& cache_store_errors;
     prometheus::Family<prometheus::Counter>& ratelimit_rejected;
     prometheus::Family<prometheus::Counter>& ratelimit_redis_errors;
     prometheus::Family<prometheus::Gauge>& circuit_state;
@@ -70,7 +71,17 @@ public:
     void connection_opened(std::string_view listener);
     void idle_upstream_connections(std::size_t n);
     prometheus::Gauge& websocket_sessions() { return r_.websocket_sessions_active.Add({}); }
-    void cache_result(std::string_view result) { r_.cache_requests.Add({{"result", std::string(result)}}).Increment(); }
+    // result: "hit", "miss", "stale" or "bypass" (series kept per worker), or any other label.
+    void cache_result(std::string_view result) {
+        static constexpr std::array<std::string_view, 4> known{"hit", "miss", "stale", "bypass"};
+        for (std::size_t i = 0; i < known.size(); ++i) {
+            if (result != known[i]) continue;
+            if (!cache_results_[i]) cache_results_[i] = &r_.cache_requests.Add({{"result", std::string(result)}});
+            cache_results_[i]->Increment();
+            return;
+        }
+        r_.cache_requests.Add({{"result", std::string(result)}}).Increment();
+    }
     // reason: "listener_limit" or "per_ip_limit" (rare: no per-worker cache of the series)
     void connection_rejected(std::string_view listener, std::string_view reason) {
         r_.connections_rejected.Add({{"listener", std::string(listener)}, {"reason", std::string(reason)}}).Increment();
@@ -95,6 +106,7 @@ private:
     prometheus::Counter* bytes_in_ = nullptr;
     prometheus::Counter* bytes_out_ = nullptr;
     prometheus::Gauge* idle_upstream_ = nullptr;
+    std::array<prometheus::Counter*, 4> cache_results_{};
     std::string key_;  // scratch for composite keys
 };
 

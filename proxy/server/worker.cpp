@@ -1,5 +1,6 @@
 #include "server/worker.hpp"
 
+#include "cache/worker_store.hpp"
 #include "http/session.hpp"
 #include "http/tunnel.hpp"
 #include "lua/runtime.hpp"
@@ -20,7 +21,13 @@ worker::worker(unsigned index, const config::store& store, const common::access_
       metrics_(metrics, index),
       limiter_(ioc_, limit_store, metrics),
       pool_(ioc_),
-      sweep_timer_(ioc_) {}
+      sweep_timer_(ioc_),
+      cache_store_(std::make_unique<cache::worker_store>(ioc_.get_executor(), metrics)) {}
+
+void worker::set_cache(cache::memory_store* store, cache::coalescer* coalescer) {
+    cache_store_->set_memory(store);
+    coalescer_ = coalescer;
+}
 
 worker::~worker() {
     stop();

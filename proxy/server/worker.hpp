@@ -29,6 +29,7 @@ struct tunnel_control;
 namespace sluice::cache {
 class memory_store;
 class coalescer;
+class worker_store;
 }  // namespace sluice::cache
 namespace sluice::lua {
 class runtime;
@@ -70,12 +71,10 @@ public:
     const common::access_log& access_log() const { return log_; }
     metrics::worker_metrics& metrics() { return metrics_; }
     limits::limiter& limiter() { return limiter_; }
-    // The process's response cache (null until set_cache, before start()).
-    void set_cache(cache::memory_store* store, cache::coalescer* coalescer) {
-        cache_store_ = store;
-        coalescer_ = coalescer;
-    }
-    cache::memory_store* cache_store() { return cache_store_; }
+    // The process's response cache: its memory store and coalescer (null until set_cache, before
+    // start()); cache_store() is this worker's access to the store [cache] names (memory or Redis).
+    void set_cache(cache::memory_store* store, cache::coalescer* coalescer);
+    cache::worker_store* cache_store() { return cache_store_.get(); }
     cache::coalescer* coalescer() { return coalescer_; }
     lb::balancer& balancer(const config::config& cfg, std::size_t upstream_index);
     // This worker's Lua state, created on first use (workers without Lua routes have none).
@@ -125,7 +124,7 @@ private:
     std::size_t sessions_ = 0;
     std::unordered_set<boost::asio::ip::tcp::socket*> idle_;
     std::unordered_set<http::tunnel_control*> tunnels_;
-    cache::memory_store* cache_store_ = nullptr;
+    std::unique_ptr<cache::worker_store> cache_store_;
     cache::coalescer* coalescer_ = nullptr;
     bool draining_ = false;
     bool started_ = false;

@@ -1552,11 +1552,13 @@ ttl = "1m"
               "<string>:9:16: [cache]: lock_timeout: duration must be greater than 0\n"
               "<string>:10:23: [cache]: allow_authorization: expected true or false, got a string\n"
               "<string>:11:1: unknown key \"ttl\" in [cache]\n");
-    // The Redis store is refused until the request path uses it, [redis] or not.
+    // The Redis store needs [redis].
     EXPECT_EQ(error_of(with_listener("[cache]\nstore = \"redis\"\n")),
-              "<string>:5:9: [cache]: store \"redis\" is not supported yet (use \"memory\")");
-    EXPECT_EQ(error_of(with_listener("[cache]\nstore = \"redis\"\n[redis]\nservers = [\"127.0.0.1:6379\"]\n")),
-              "<string>:5:9: [cache]: store \"redis\" is not supported yet (use \"memory\")");
+              "<string>:5:9: [cache]: store \"redis\" requires a [redis] table with its servers");
+    const load_result redis_store =
+        load(with_listener("[cache]\nstore = \"redis\"\n[redis]\nservers = [\"127.0.0.1:6379\"]\n"));
+    ASSERT_TRUE(redis_store.ok()) << errors_of(redis_store);
+    EXPECT_EQ(redis_store.cfg->cache.store, cache_store::redis);
     EXPECT_EQ(error_of(with_listener("[cache]\nmax_bytes = \"1MiB\"\nmax_object_bytes = \"2MiB\"\n")),
               "<string>:6:20: [cache]: max_object_bytes: must not exceed max_bytes (1048576 bytes)");
     EXPECT_EQ(error_of(with_listener("[cache]\nmax_bytes = \"4MiB\"\n")),
