@@ -17,9 +17,10 @@ rm -rf "$logs"
 mkdir -p "$logs"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1:log_path=$logs/asan}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-# Excluded: tests that bound sluice's peak RSS (ASan's shadow memory and allocator add ~120 MiB).
+# Excluded: tests that bound sluice's peak RSS (ASan's shadow memory and allocator add ~120 MiB,
+# and its quarantine keeps freed Lua memory: 485 MiB peak where the Release build stays under 200).
 status=0
-(cd "$BUILD_DIR" && ctest --output-on-failure -j "$JOBS" --timeout 600 -E 'LargeUploadStreamsWithSmallMemory') || status=$?
+(cd "$BUILD_DIR" && ctest --output-on-failure -j "$JOBS" --timeout 600 -E 'LargeUploadStreamsWithSmallMemory|UnboundedAllocationAnswers500AndMemoryIsGivenBack') || status=$?
 if compgen -G "$logs/*" >/dev/null; then
   for f in "$logs"/*; do
     echo "---- $f"

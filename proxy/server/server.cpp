@@ -44,7 +44,12 @@ bound_listener server::bind(const config::listener& l) {
     }
     listening_[l.name] = l.listen.to_string();
     const bool v6 = ep.address().is_v6();
-    return {l.name, (v6 ? "[" : "") + ep.address().to_string() + (v6 ? "]:" : ":") + std::to_string(ep.port())};
+    // Appended piece by piece: GCC 12 warns falsely (-Wrestrict) on "literal" + std::string&&.
+    std::string address = v6 ? "[" : "";
+    address += ep.address().to_string();
+    address += v6 ? "]:" : ":";
+    address += std::to_string(ep.port());
+    return {l.name, std::move(address)};
 }
 
 std::vector<bound_listener> server::start(const config::config& cfg) {

@@ -182,10 +182,15 @@ TEST(HealthCheck, KilledAndRefusingServersGoDownLiveOneStaysUp) {
     doomed.proc.reset();  // SIGTERM, then SIGKILL: the server is gone
     ASSERT_TRUE(eventually([&] { return !state_of(snap, 0, 1)->healthy.load(); })) << "killed backend not marked down";
     EXPECT_TRUE(state_of(snap, 0, 0)->healthy.load()) << "the live backend was marked down";
-    const auto seen = tr.get();
-    EXPECT_EQ(std::count(seen.begin(), seen.end(), live.address() + ":down"), 0);
-    EXPECT_EQ(std::count(seen.begin(), seen.end(), doomed.address() + ":down"), 1);
-    EXPECT_EQ(std::count(seen.begin(), seen.end(), refused + ":down"), 1);
+    // The handler runs just after the state flips: wait for it before counting.
+    auto downs = [&](const std::string& server) {
+        const auto seen = tr.get();
+        return std::count(seen.begin(), seen.end(), server + ":down");
+    };
+    EXPECT_TRUE(eventually([&] { return downs(doomed.address()) == 1 && downs(refused) == 1; }));
+    EXPECT_EQ(downs(live.address()), 0);
+    EXPECT_EQ(downs(doomed.address()), 1);
+    EXPECT_EQ(downs(refused), 1);
 }
 
 TEST(HealthCheck, FlipsDownAndBackAfterConsecutiveThresholds) {
