@@ -1072,11 +1072,3 @@ def check_dashboard(dash: dict) -> tuple[list[str], set[str]]:
     return probs, used
 
 
-# ------------------------------------------------------------------------------------------
-# sluice -t on a config that may use features still being built
-
-
-def planned_feature_errors_only(output: str) -> list[str]:
-    """Lines of `sluice -t` output that are real errors, not "X is not supported yet"."""
-    return [l for l in output.splitlines()
-            if l.strip() and "is not supported yet" not in l and "is valid" not in l]
