@@ -331,7 +331,7 @@ outcome request_call::run(int nargs) {
     return o;
 }
 
-outcome request_call::on_request(request_access& req) {
+std::optional<outcome> request_call::start_hook(const char* hook, const char* meta, int& handle_ref) {
     lua_State* L = rt_.L_;
     if (!compiled_) compiled_ = &rt_.load(script_);
     if (!compiled_->error.empty()) {
@@ -340,7 +340,7 @@ outcome request_call::on_request(request_access& req) {
     }
     const int top = lua_gettop(L);
     lua_rawgeti(L, LUA_REGISTRYINDEX, compiled_->env_ref);
-    lua_getfield(L, -1, "on_request");
+    lua_getfield(L, -1, hook);
     if (!lua_isfunction(L, -1)) {
         lua_settop(L, top);
         return outcome::done;
@@ -349,10 +349,15 @@ outcome request_call::on_request(request_access& req) {
     co_ = th.co;
     co_ref_ = th.ref;
     rt_.push_call(co_);  // takes the function from L's top
-    api::push_handle(co_, this, request_meta);
+    api::push_handle(co_, this, meta);
     lua_pushvalue(co_, -1);
-    req_ref_ = luaL_ref(co_, LUA_REGISTRYINDEX);
+    handle_ref = luaL_ref(co_, LUA_REGISTRYINDEX);
     lua_settop(L, top);
+    return std::nullopt;
+}
+
+outcome request_call::on_request(request_access& req) {
+    if (auto early = start_hook("on_request", request_meta, req_ref_)) return *early;
     req_ = &req;
     const auto o = run(3);
     req_ = nullptr;
@@ -370,27 +375,7 @@ outcome request_call::resume_with_body(request_access& req, std::string body) {
 }
 
 outcome request_call::on_response(response_access& resp) {
-    lua_State* L = rt_.L_;
-    if (!compiled_) compiled_ = &rt_.load(script_);
-    if (!compiled_->error.empty()) {
-        error_ = compiled_->error;
-        return outcome::failed;
-    }
-    const int top = lua_gettop(L);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, compiled_->env_ref);
-    lua_getfield(L, -1, "on_response");
-    if (!lua_isfunction(L, -1)) {
-        lua_settop(L, top);
-        return outcome::done;
-    }
-    const auto th = rt_.take_thread();
-    co_ = th.co;
-    co_ref_ = th.ref;
-    rt_.push_call(co_);
-    api::push_handle(co_, this, response_meta);
-    lua_pushvalue(co_, -1);
-    resp_ref_ = luaL_ref(co_, LUA_REGISTRYINDEX);
-    lua_settop(L, top);
+    if (auto early = start_hook("on_response", response_meta, resp_ref_)) return *early;
     resp_ = &resp;
     auto o = run(3);
     resp_ = nullptr;

@@ -36,6 +36,10 @@ public:
 
 private:
     friend struct api;
+    // Loads the script (once) and starts `hook` on a pooled coroutine with a new `meta` handle
+    // (its registry ref in `handle_ref`). nullopt: started, call run(3); else the outcome at once
+    // (failed to load, or the script does not define the hook).
+    std::optional<outcome> start_hook(const char* hook, const char* meta, int& handle_ref);
     outcome run(int nargs);
     void release_thread(bool reusable);
 
