@@ -16,32 +16,22 @@ time_point now_seconds() {
 }
 }  // namespace
 
-worker_store::worker_store(asio::any_io_executor ex, metrics::registry& metrics) : ex_(std::move(ex)), metrics_(metrics) {}
+worker_store::worker_store(asio::any_io_executor ex, metrics::registry& metrics)
+    : client_(std::move(ex)), metrics_(metrics) {}
 
 worker_store::~worker_store() = default;
 
-void worker_store::stop() {
-    if (client_) client_->stop();
-}
+void worker_store::stop() { client_.stop(); }
 
 redis_store* worker_store::redis_for(const config::config& cfg) {
-    if (!cfg.redis) return nullptr;
-    std::vector<std::string> servers;
-    for (const auto& s : cfg.redis->servers) servers.push_back(s.to_string());
-    if (!client_ || servers != servers_) {
-        if (client_) client_->stop();  // [redis] changed on reload: calls in flight finish on the old one
-        redis::pool_options opts;
-        opts.timeout = cfg.redis->timeout;
-        opts.connections = cfg.redis->pool_size;
-        // A suspended call may still use the old client and store: retire them (kept until the
-        // worker_store goes; [redis] server changes are rare).
-        if (client_) {
-            retired_.push_back(std::move(client_));
-            retired_stores_.push_back(std::move(redis_));
-        }
-        client_ = std::make_unique<redis::client>(ex_, servers, opts);
-        redis_ = std::make_unique<redis_store>(*client_);
-        servers_ = std::move(servers);
+    auto* client = client_.get(cfg);
+    if (!client) return nullptr;
+    if (client != store_client_) {
+        // A new client ([redis] changed on reload): a suspended call may still use the old store,
+        // so it is kept (until the worker_store goes; [redis] server changes are rare).
+        if (redis_) retired_stores_.push_back(std::move(redis_));
+        redis_ = std::make_unique<redis_store>(*client);
+        store_client_ = client;
     }
     return redis_.get();
 }

@@ -10,6 +10,7 @@
 #include "cache/header_view.hpp"
 #include "cache/memory_store.hpp"
 #include "config/config.hpp"
+#include "redis/configured_client.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -73,14 +74,12 @@ private:
     redis_store* redis_for(const config::config& cfg);
     void failed(std::string_view op, std::string_view why);
 
-    boost::asio::any_io_executor ex_;
+    redis::configured_client client_;  // declared first: outlives the stores built on its clients
     metrics::registry& metrics_;
     memory_store* memory_ = nullptr;
-    std::unique_ptr<redis::client> client_;
     std::unique_ptr<redis_store> redis_;
-    std::vector<std::string> servers_;
+    const redis::client* store_client_ = nullptr;  // the client redis_ was built on
     std::vector<std::unique_ptr<redis_store>> retired_stores_;
-    std::vector<std::unique_ptr<redis::client>> retired_;
     std::chrono::steady_clock::time_point last_error_log_{};
 };
 

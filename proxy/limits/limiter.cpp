@@ -13,13 +13,11 @@ namespace sluice::limits {
 namespace asio = boost::asio;
 
 limiter::limiter(asio::io_context& ioc, local_store& store, metrics::registry& metrics)
-    : ioc_(ioc), store_(store), metrics_(metrics) {}
+    : ioc_(ioc), store_(store), metrics_(metrics), redis_(ioc.get_executor()) {}
 
 limiter::~limiter() = default;
 
-void limiter::stop() {
-    if (redis_) redis_->stop();
-}
+void limiter::stop() { redis_.stop(); }
 
 void limiter::collect() {
     store_.collect(std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -28,19 +26,10 @@ void limiter::collect() {
 }
 
 redis::client* limiter::redis_for(const config::config& cfg) {
-    if (!cfg.redis) return nullptr;
-    std::vector<std::string> servers;
-    for (const auto& s : cfg.redis->servers) servers.push_back(s.to_string());
-    if (!redis_ || servers != redis_servers_) {
-        if (redis_) redis_->stop();  // [redis] changed on reload: calls in flight finish on the old one
-        redis::pool_options opts;
-        opts.timeout = cfg.redis->timeout;
-        opts.connections = cfg.redis->pool_size;
-        redis_ = std::make_unique<redis::client>(ioc_.get_executor(), servers, opts);
-        redis_servers_ = std::move(servers);
-    }
+    auto* client = redis_.get(cfg);
+    if (!client) return nullptr;
     if (!script_) script_ = std::make_unique<redis::script>(std::string(redis_script()));
-    return redis_.get();
+    return client;
 }
 
 asio::awaitable<outcome> limiter::check(const config::config& cfg, const config::rate_limit_policy& policy,

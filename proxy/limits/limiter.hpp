@@ -5,6 +5,7 @@
 
 #include "config/config.hpp"
 #include "limits/gcra.hpp"
+#include "redis/configured_client.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
@@ -53,8 +54,7 @@ private:
     boost::asio::io_context& ioc_;
     local_store& store_;
     metrics::registry& metrics_;
-    std::unique_ptr<redis::client> redis_;
-    std::vector<std::string> redis_servers_;
+    redis::configured_client redis_;  // the [redis] client in force
     std::unique_ptr<redis::script> script_;
     std::chrono::steady_clock::time_point last_error_log_{};
 };
