@@ -324,6 +324,12 @@ asio::awaitable<void> serve(Stream& ds, server::worker& w, const std::string& cl
         common::access_record rec;
         rec.ts = started_wall;
         rec.client = client_ip;
+        // The access log line and the request metrics, once the request is answered.
+        auto finish_record = [&] {
+            rec.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+            w.access_log().write(rec);
+            w.metrics().request_done(rec.route, rec.status, rec.duration_ms / 1000.0, rec.bytes_in, rec.bytes_out);
+        };
 
         if (hec || head_err) {
             auto e = head_err ? head_err : classify_head_error(hec, parser);
@@ -335,9 +341,7 @@ asio::awaitable<void> serve(Stream& ds, server::worker& w, const std::string& cl
             rec.request_id = id;
             rec.status = status_of(*e);
             rec.error = code_of(*e);
-            rec.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-            w.access_log().write(rec);
-            w.metrics().request_done(rec.route, rec.status, rec.duration_ms / 1000.0, 0, 0);
+            finish_record();
             break;
         }
 
@@ -550,9 +554,7 @@ asio::awaitable<void> serve(Stream& ds, server::worker& w, const std::string& cl
                 rec.status = not_mod ? 304 : hit->status;
                 rec.cache = cr.status.metric_result();
                 w.metrics().cache_result(rec.cache);
-                rec.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-                w.access_log().write(rec);
-                w.metrics().request_done(rec.route, rec.status, rec.duration_ms / 1000.0, rec.bytes_in, rec.bytes_out);
+                finish_record();
                 // stale-while-revalidate: the client has its answer; refresh the entry in the background.
                 if (cr.status.detail == "stale-while-revalidate" && !is_head)
                     start_refresh(w, snap, *r, req.base(), request_id, client_ip, scheme, cr);
@@ -611,9 +613,7 @@ asio::awaitable<void> serve(Stream& ds, server::worker& w, const std::string& cl
                 w.metrics().cache_result(rec.cache);
                 rec.server = ex.server;
                 rec.attempts = ex.attempts;
-                rec.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-                w.access_log().write(rec);
-                w.metrics().request_done(rec.route, rec.status, rec.duration_ms / 1000.0, rec.bytes_in, rec.bytes_out);
+                finish_record();
                 if (close || !keep_alive || w.draining()) break;
                 continue;
             }
@@ -644,11 +644,7 @@ asio::awaitable<void> serve(Stream& ds, server::worker& w, const std::string& cl
                     w.metrics().cache_result(rec.cache);
                     rec.server = ex.server;
                     rec.attempts = ex.attempts;
-                    rec.duration_ms =
-                        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-                    w.access_log().write(rec);
-                    w.metrics().request_done(rec.route, rec.status, rec.duration_ms / 1000.0, rec.bytes_in,
-                                             rec.bytes_out);
+                    finish_record();
                     if (close || !keep_alive || w.draining()) break;
                     continue;
                 }
@@ -673,15 +669,11 @@ asio::awaitable<void> serve(Stream& ds, server::worker& w, const std::string& cl
             rec.bytes_out = ex.bytes_out;
             rec.server = ex.server;
             rec.attempts = ex.attempts;
-            rec.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-            w.access_log().write(rec);
-            w.metrics().request_done(rec.route, rec.status, rec.duration_ms / 1000.0, rec.bytes_in, rec.bytes_out);
+            finish_record();
             if (close || !keep_alive || w.draining()) break;
             continue;
         }
-        rec.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-        w.access_log().write(rec);
-        w.metrics().request_done(rec.route, rec.status, rec.duration_ms / 1000.0, rec.bytes_in, rec.bytes_out);
+        finish_record();
         if (close || !keep_alive || w.draining()) break;
     }
 
